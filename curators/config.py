@@ -1,0 +1,232 @@
+"""Configuration: one pydantic model per stage, and one `Settings` object for the environment.
+
+Precedence, lowest first: built-in defaults < `curate.yaml` < environment variables < CLI options.
+Every model forbids unknown keys, so a typo in `curate.yaml` is an error that names the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from curators.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "curate.yaml"
+DEFAULT_DATA_ROOT = "curate-data"
+
+SourceFormat = Literal["auto", "jsonl", "parquet", "csv", "text", "code", "hf", "python-stdlib"]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Settings(StrictModel):
+    """The environment: where data lives, which LLM endpoint to use, and credentials.
+
+    Environment variables override `curate.yaml`: CURATE_DATA, CURATE_LLM_BASE_URL, CURATE_LLM_MODEL,
+    CURATE_LLM_API_KEY (or OPENAI_API_KEY), HF_TOKEN. Secrets are `SecretStr`: they print as ****.
+    """
+
+    data_root: Path = Field(default=Path(DEFAULT_DATA_ROOT), description="Warehouse folder.")
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint; none = start the embedded one."
+    )
+    llm_model: str | None = Field(default=None, description="Model name at that endpoint.")
+    llm_api_key: SecretStr | None = Field(default=None, description="API key for the endpoint.")
+    hf_token: SecretStr | None = Field(default=None, description="Hugging Face Hub token (publish).")
+
+
+ENV_SETTINGS: dict[str, tuple[str, ...]] = {
+    "data_root": ("CURATE_DATA",),
+    "llm_base_url": ("CURATE_LLM_BASE_URL",),
+    "llm_model": ("CURATE_LLM_MODEL",),
+    "llm_api_key": ("CURATE_LLM_API_KEY", "OPENAI_API_KEY"),
+    "hf_token": ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"),
+}
+
+
+class SourceSpec(StrictModel):
+    """One input: a file, a folder, or the built-in `python-stdlib` corpus."""
+
+    path: str = Field(description="File, folder, or the built-in name 'python-stdlib'.")
+    format: SourceFormat = Field(default="auto", description="Reader; 'auto' picks by extension/content.")
+    name: str | None = Field(
+        default=None, description="Value of the `source` column (default: the path as given)."
+    )
+    text_field: str = Field(default="text", description="Column/key holding the text (tabular sources).")
+    id_field: str | None = Field(
+        default=None, description="Column/key used as the locator (default: file + row number)."
+    )
+    meta_fields: list[str] | None = Field(
+        default=None, description="Columns kept as metadata (default: every other column)."
+    )
+    extensions: list[str] | None = Field(
+        default=None, description="File extensions read from a folder (text/code formats)."
+    )
+    encoding: str = Field(default="utf-8", description="Encoding of text files; invalid bytes are rejected.")
+
+    @property
+    def source_name(self) -> str:
+        return self.name or self.path
+
+
+class IngestConfig(StrictModel):
+    """The ingest stage: which sources, how big a shard, what counts as a bad document."""
+
+    sources: list[SourceSpec] = Field(default_factory=lambda: [SourceSpec(path="python-stdlib")])
+    shard_rows: int = Field(default=10_000, gt=0, description="Rows per output shard.")
+    shard_bytes: int = Field(
+        default=64 * 1024 * 1024, gt=0, description="Text bytes per shard before it is flushed."
+    )
+    max_doc_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="Documents larger than this (UTF-8 bytes) are rejected."
+    )
+    files_per_unit: int = Field(
+        default=400, gt=0, description="Files of a folder source handled by one task."
+    )
+
+
+class CurateConfig(StrictModel):
+    """Everything `curate` needs: the environment settings and one section per stage."""
+
+    settings: Settings = Field(default_factory=Settings)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+
+    def masked(self) -> dict[str, Any]:
+        """The effective configuration as plain data, secrets replaced by '****'."""
+        data = self.model_dump(mode="json")
+        for key, value in self.settings:
+            if isinstance(value, SecretStr):
+                data["settings"][key] = "****"
+        return data
+
+
+def stable_hash(model: BaseModel) -> str:
+    """Short sha256 of a config model's canonical JSON (secrets excluded): names a stage's inputs."""
+    data = model.model_dump(mode="json")
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _format_validation_error(err: ValidationError, where: str, model: type[BaseModel]) -> str:
+    lines = []
+    for item in err.errors():
+        loc = ".".join(str(p) for p in item["loc"])
+        if item["type"] == "extra_forbidden":
+            known = _known_keys(model, item["loc"][:-1])
+            close = difflib.get_close_matches(str(item["loc"][-1]), known, n=1)
+            msg = "unknown key" + (f" (did you mean '{close[0]}'?)" if close else "")
+            if known:
+                msg += f"; known keys here: {', '.join(sorted(known))}"
+        else:
+            msg = item["msg"]
+            if "input" in item and not isinstance(item["input"], dict | list):
+                msg += f" (got {item['input']!r})"
+        lines.append(f"  {loc}: {msg}")
+    return f"invalid configuration in {where}:\n" + "\n".join(lines)
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part) if isinstance(current, type) else None
+        if field is None:
+            return []
+        current = _model_of(field.annotation)
+        if current is None:
+            return []
+    return list(current.model_fields) if isinstance(current, type) else []
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for field, names in ENV_SETTINGS.items():
+        for name in names:
+            if environ.get(name):
+                found[field] = environ[name]
+                break
+    return {"settings": found} if found else {}
+
+
+def load_config(
+    path: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> CurateConfig:
+    """Load `curate.yaml` (or `path`), apply environment variables and CLI overrides, validate.
+
+    With no path, `./curate.yaml` is used when it exists; otherwise the built-in defaults.
+    """
+    environ = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    where = "defaults"
+    if path is None and Path(DEFAULT_CONFIG_FILE).is_file():
+        path = Path(DEFAULT_CONFIG_FILE)
+    if path is not None:
+        where = str(path)
+        if not path.is_file():
+            raise ConfigError(
+                f"config file not found: {path}",
+                hint="create one with `curate config init`, or drop --config to use the defaults",
+            )
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path} must hold a mapping of sections (settings, ingest, ...)")
+        data = loaded
+    data = _deep_merge(data, _env_overrides(environ))
+    if overrides:
+        data = _deep_merge(data, overrides)
+    try:
+        return CurateConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, where, CurateConfig)) from None
+
+
+def config_template() -> str:
+    """A commented `curate.yaml` with the defaults, for `curate config init`."""
+    defaults = CurateConfig().model_dump(mode="json")
+    for key in ("llm_api_key", "hf_token"):
+        defaults["settings"].pop(key, None)
+    body = yaml.safe_dump(defaults, sort_keys=False)
+    return (
+        "# curate.yaml: configuration of the curators pipeline.\n"
+        "# Secrets (CURATE_LLM_API_KEY / OPENAI_API_KEY, HF_TOKEN) belong in the environment.\n"
+        "# Environment variables override this file; CLI options override both.\n" + body
+    )

@@ -1,0 +1,391 @@
+"""`curate`: the command line. Commands that run a flow import it inside the command; the others
+(`sql`, `status`, `config`) never import Prefect, torch or sentence-transformers, and answer at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from curators.config import CurateConfig, SourceSpec, config_template, load_config
+from curators.errors import CurateError
+
+HELP = """Curate training data for small language models: ingest corpora, label a sample with an LLM,
+train an educational-value filter, score, deduplicate, and generate synthetic data.
+
+Data lives under the data root (--data-root, CURATE_DATA, or `settings.data_root` in curate.yaml;
+default ./curate-data): Parquet shards plus a DuckDB catalog you can query with `curate sql`.
+"""
+
+app = typer.Typer(
+    help=HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+config_app = typer.Typer(help="Show or create the configuration (curate.yaml).", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+
+@dataclass
+class Context:
+    config_path: Path | None
+    data_root: Path | None
+    verbose: bool
+    debug: bool
+
+    def config(self, overrides: dict[str, Any] | None = None) -> CurateConfig:
+        merged: dict[str, Any] = dict(overrides or {})
+        if self.data_root is not None:
+            merged.setdefault("settings", {})["data_root"] = str(self.data_root)
+        return load_config(self.config_path, merged)
+
+
+def _ctx(ctx: typer.Context) -> Context:
+    return ctx.obj
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help="Config file (default: ./curate.yaml when it exists).",
+        envvar="CURATE_CONFIG",
+    ),
+    data_root: Path | None = typer.Option(
+        None, "--data-root", "-d", help="Warehouse folder (overrides CURATE_DATA and the config)."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's own logs."),
+    debug: bool = typer.Option(False, "--debug", help="Show the full traceback of an error."),
+) -> None:
+    ctx.obj = Context(config_path=config, data_root=data_root, verbose=verbose, debug=debug)
+
+
+# ---------------------------------------------------------------------------------------------
+# Flow commands
+# ---------------------------------------------------------------------------------------------
+
+
+def _prepare_flow_environment(config: CurateConfig, verbose: bool) -> None:
+    from flows.env import configure_environment
+
+    configure_environment(config.settings.data_root, verbose=verbose)
+
+
+def _run_ingest(config: CurateConfig, verbose: bool, fresh: bool, wait: float | None) -> None:
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from curators.sources import plan_units
+    from warehouse.lock import writer_lock
+
+    # Plan first: a wrong path or an unknown format fails here, before Prefect starts.
+    plan = plan_units(config.ingest)
+    root = config.settings.data_root.resolve()
+    _prepare_flow_environment(config, verbose)
+    with writer_lock(root, wait=wait, command="curate ingest"):
+        from flows import progress as progress_registry
+        from flows.ingest import ingest_flow
+
+        counter = {"records": 0}
+        columns = (
+            TextColumn("[bold]ingest[/]"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TextColumn("{task.fields[records]:,} records"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=err, transient=False, disable=not err.is_terminal) as bar:
+            task_id = bar.add_task("ingest", total=plan.n_bytes or None, records=0)
+
+            def advance(records: int, n_bytes: int) -> None:
+                counter["records"] += records
+                bar.update(task_id, advance=n_bytes, records=counter["records"])
+
+            progress_registry.register(str(root), advance)
+            try:
+                started = time.monotonic()
+                summary = ingest_flow(str(root), config.ingest, fresh=fresh, wait=wait)
+                elapsed = time.monotonic() - started
+            finally:
+                progress_registry.unregister(str(root))
+            bar.update(task_id, completed=plan.n_bytes)
+    _print_ingest_summary(summary, elapsed)
+    if summary.units_failed:
+        raise CurateError(
+            f"{len(summary.units_failed)} of {summary.units} units failed; their finished shards are kept",
+            hint="rerun the same command to retry only what is missing:\n    "
+            + "\n    ".join(summary.units_failed[:5]),
+        )
+
+
+def _print_ingest_summary(summary: Any, elapsed: float) -> None:
+    balanced = summary.seen == summary.ingested + summary.rejected
+    out.print(
+        f"[bold]ingest[/] run {summary.run_id}: seen {summary.seen:,} = ingested {summary.ingested:,} "
+        f"+ rejected {summary.rejected:,}"
+        + ("" if balanced else "  [red](MISMATCH)[/]")
+        + f"  ({summary.units} units, {summary.units_skipped} already done, {elapsed:.1f}s)"
+    )
+    if summary.rejects_by_reason:
+        out.print(
+            "  rejected: "
+            + ", ".join(f"{k} {v:,}" for k, v in summary.rejects_by_reason.items())
+            + '   (see `curate sql "SELECT * FROM rejects"`)'
+        )
+    if summary.files_not_read:
+        shown = sorted(summary.files_not_read.items(), key=lambda kv: -kv[1])[:8]
+        out.print(
+            "  files not read (other extensions; use --format/--ext to include): "
+            + ", ".join(f"{ext} {n}" for ext, n in shown)
+        )
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    fresh: bool = typer.Option(False, "--fresh", help="Start a new run instead of resuming the last one."),
+    wait: float | None = typer.Option(
+        None, "--wait", help="Seconds to wait for another writer of the same data root (-1: forever)."
+    ),
+) -> None:
+    """Run the main job on the configured sources (default: the built-in `python-stdlib` corpus):
+    ingest, then print the status summary. Rerunning resumes and skips finished work."""
+    c = _ctx(ctx)
+    config = c.config()
+    _run_ingest(config, c.verbose, fresh, wait)
+    _print_status(config.settings.data_root)
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    sources: list[str] | None = typer.Argument(
+        None,
+        help="Files or folders to read, or 'python-stdlib'. Default: the sources in curate.yaml.",
+        show_default=False,
+    ),
+    format: str = typer.Option(
+        "auto",
+        "--format",
+        "-f",
+        help="Reader: auto (by extension/content), jsonl (.jsonl/.json/.gz/.zst), parquet, csv (.csv/.tsv), "
+        "text (folder of .txt/.md/.rst), code (folder of source files), hf (datasets.save_to_disk folder).",
+    ),
+    name: str | None = typer.Option(None, "--name", help="Value of the `source` column (default: the path)."),
+    text_field: str = typer.Option("text", "--text-field", help="Column/key holding the text."),
+    id_field: str | None = typer.Option(None, "--id-field", help="Column/key used as the document locator."),
+    meta_field: list[str] | None = typer.Option(
+        None, "--meta-field", help="Column kept as metadata (repeatable; default: all other columns)."
+    ),
+    ext: list[str] | None = typer.Option(
+        None, "--ext", help="File extension read from folders (repeatable)."
+    ),
+    encoding: str = typer.Option(
+        "utf-8", "--encoding", help="Encoding of text files; bad bytes are rejected."
+    ),
+    shard_rows: int | None = typer.Option(None, "--shard-rows", help="Rows per output shard."),
+    max_doc_bytes: int | None = typer.Option(
+        None, "--max-doc-bytes", help="Reject documents larger than this."
+    ),
+    fresh: bool = typer.Option(False, "--fresh", help="Start a new run instead of resuming the last one."),
+    wait: float | None = typer.Option(
+        None, "--wait", help="Seconds to wait for another writer of the same data root (-1: forever)."
+    ),
+) -> None:
+    """Read sources into the `docs` table; bad input goes to `rejects` with a reason.
+
+    Every input record ends in exactly one of the two (seen = ingested + rejected). A killed run,
+    rerun with the same arguments, continues from its last complete shard.
+    """
+    c = _ctx(ctx)
+    ingest_overrides: dict[str, Any] = {}
+    if sources:
+        ingest_overrides["sources"] = [
+            SourceSpec(
+                path=s,
+                format=format,
+                name=name if len(sources) == 1 else None,
+                text_field=text_field,
+                id_field=id_field,
+                meta_fields=meta_field or None,
+                extensions=ext or None,
+                encoding=encoding,
+            ).model_dump()
+            for s in sources
+        ]
+    if shard_rows is not None:
+        ingest_overrides["shard_rows"] = shard_rows
+    if max_doc_bytes is not None:
+        ingest_overrides["max_doc_bytes"] = max_doc_bytes
+    config = c.config({"ingest": ingest_overrides} if ingest_overrides else None)
+    _run_ingest(config, c.verbose, fresh, wait)
+
+
+# ---------------------------------------------------------------------------------------------
+# Read-only commands
+# ---------------------------------------------------------------------------------------------
+
+
+def _cell(value: Any, width: int | None) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    text = text.replace("\n", "⏎")
+    if width and len(text) > width:
+        text = text[: width - 1] + "…"
+    return text
+
+
+@app.command()
+def sql(
+    ctx: typer.Context,
+    query: str = typer.Argument(..., help='SQL over the warehouse views, e.g. "SELECT count(*) FROM docs".'),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV (all rows)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines (all rows)."),
+    max_rows: int = typer.Option(50, "--max-rows", help="Rows shown in a table (CSV/JSON print all)."),
+    width: int = typer.Option(60, "--width", help="Characters shown per cell in a table (0: all)."),
+) -> None:
+    """Run read-only SQL (DuckDB) over the warehouse. Views: docs, rejects, runs, and <table>_all
+    for every run's rows. Try `curate sql "SHOW TABLES"`."""
+    from warehouse.catalog import query as run_query
+
+    root = _ctx(ctx).config().settings.data_root
+    columns, rows = run_query(root, query)
+    if as_csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return
+    if as_json:
+        for row in rows:
+            sys.stdout.write(
+                json.dumps(dict(zip(columns, row, strict=True)), default=str, ensure_ascii=False) + "\n"
+            )
+        return
+    table = Table(*columns, show_lines=False)
+    for row in rows[:max_rows]:
+        table.add_row(*(_cell(v, width or None) for v in row))
+    out.print(table)
+    if len(rows) > max_rows:
+        out.print(f"... {len(rows) - max_rows:,} more rows (use --max-rows, --csv or --json)")
+
+
+def _print_status(root: Path) -> None:
+    from warehouse.status import read_status
+
+    status = read_status(root)
+    out.print(
+        f"[bold]warehouse[/] {status.root}" + ("  [yellow](a writer is running)[/]" if status.locked else "")
+    )
+    tables = Table("view", "rows", title=None)
+    for name, n in status.tables.items():
+        tables.add_row(name, f"{n:,}")
+    out.print(tables)
+    if status.sources:
+        sources = Table("source", "docs", "chars", "rejects")
+        for source, docs, chars, rejects in status.sources:
+            sources.add_row(source, f"{docs:,}", f"{chars:,}", f"{rejects:,}")
+        out.print(sources)
+    if status.rejects_by_reason:
+        rejects = Table("source", "reject reason", "count")
+        for source, reason, n in status.rejects_by_reason:
+            rejects.add_row(source, reason, f"{n:,}")
+        out.print(rejects)
+    if status.runs:
+        runs = Table("run", "flow", "status", "started", "counts")
+        for r in status.runs:
+            counts = ", ".join(f"{k} {v:,}" for k, v in r["counts"].items() if isinstance(v, int))
+            runs.add_row(r["run_id"], r["flow"], r["status"], f"{r['started']:%Y-%m-%d %H:%M:%S}", counts)
+        out.print(runs)
+
+
+@app.command()
+def status(ctx: typer.Context) -> None:
+    """Tables and row counts, documents and rejects per source, rejects by reason, recent runs."""
+    _print_status(_ctx(ctx).config().settings.data_root)
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context) -> None:
+    """Print the effective configuration (defaults < curate.yaml < environment < options), secrets masked."""
+    config = _ctx(ctx).config()
+    out.print(yaml.safe_dump(config.masked(), sort_keys=False), end="", markup=False, highlight=False)
+
+
+@config_app.command("init")
+def config_init(
+    path: Path = typer.Argument(Path("curate.yaml"), help="Where to write the file."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write a curate.yaml holding the defaults, to edit."""
+    if path.exists() and not force:
+        raise CurateError(f"{path} exists", hint="pass --force to overwrite it")
+    path.write_text(config_template(), encoding="utf-8")
+    out.print(f"wrote {path}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point: errors a user can act on print without a traceback
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv or os.environ.get("CURATE_DEBUG") == "1"
+    try:
+        app(args=argv, prog_name="curate", standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (click.Abort, KeyboardInterrupt):
+        err.print("[yellow]interrupted[/]: finished shards are kept; rerun the same command to continue")
+        return 130
+    except CurateError as exc:
+        if debug:
+            raise
+        err.print(f"[red]error:[/] {exc.message}", markup=True, highlight=False)
+        if exc.hint:
+            err.print(f"  hint: {exc.hint}", markup=False, highlight=False)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: a message, not a traceback
+        if debug:
+            raise
+        err.print(f"[red]error:[/] {type(exc).__name__}: {exc}", markup=True, highlight=False)
+        err.print("  rerun with --debug for the full traceback", markup=False)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Process environment for flows: offline model hubs, quiet Prefect, a writable PREFECT_HOME.
+
+Called by the CLI before anything imports Prefect or Hugging Face libraries. Values the user has
+already set are kept.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+OFFLINE_DEFAULTS = {
+    # A hub name must fail at once instead of retrying for 20-90 s: these machines have no internet.
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # Prefect's own console logs repeat what our progress bars show; warnings still print.
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
+
+
+def configure_environment(data_root: Path, verbose: bool = False) -> None:
+    for key, value in OFFLINE_DEFAULTS.items():
+        if key == "PREFECT_LOGGING_LEVEL" and verbose:
+            value = "INFO"
+        os.environ.setdefault(key, value)
+    if "PREFECT_HOME" not in os.environ and not _writable(Path.home() / ".prefect"):
+        os.environ["PREFECT_HOME"] = str(Path(data_root).resolve() / ".prefect")

@@ -1,0 +1,119 @@
+"""The DuckDB catalog: `<root>/warehouse.duckdb` holds views over the done shards, nothing else.
+
+The Parquet shards are the data; the DuckDB file is derived from them and can be rebuilt at any time
+(`refresh_views`). Each table gets a view `<table>_all` over every done shard of every run; the
+ingest tables also get "current" views (`docs`, `rejects`): for each source, the rows of the run
+that ingested it last. A view lists its shard files explicitly, so a shard without a done-marker is
+never read.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curators.errors import CurateError
+from warehouse.schemas import TABLES
+from warehouse.shards import done_shards, write_parquet_atomic
+
+DB_FILE = "warehouse.duckdb"
+
+# Views built on the `<table>_all` views. Order matters: later views use earlier ones.
+DERIVED_VIEWS: dict[str, str] = {
+    "runs": "SELECT * FROM runs_all",
+    # For each source, the ingest run that touched it last (runs are resumable, so "last" is by
+    # the time the run finished, not by its name).
+    "ingest_versions": """
+        SELECT v.source,
+               arg_max(v.run_id, coalesce(r.finished, r.started, TIMESTAMPTZ '1970-01-01 00:00:00+00'))
+                   AS run_id
+        FROM (SELECT DISTINCT source, run_id FROM docs_all
+              UNION SELECT DISTINCT source, run_id FROM rejects_all) v
+        LEFT JOIN runs_all r USING (run_id)
+        GROUP BY v.source
+    """,
+    "docs": "SELECT d.* FROM docs_all d SEMI JOIN ingest_versions v USING (source, run_id)",
+    "rejects": "SELECT j.* FROM rejects_all j SEMI JOIN ingest_versions v USING (source, run_id)",
+}
+
+
+def db_path(root: Path) -> Path:
+    return Path(root) / DB_FILE
+
+
+def _empty_schema_file(root: Path, table: str, schema: pa.Schema) -> Path:
+    """A zero-row Parquet file with the table's schema, so an empty table still has typed columns."""
+    path = Path(root) / "tables" / "_schemas" / f"{table}.parquet"
+    if not path.exists() or pq.read_schema(path) != schema:
+        write_parquet_atomic(path, schema.empty_table())
+    return path
+
+
+def _sql_list(paths: list[Path]) -> str:
+    return "[" + ", ".join("'" + str(p.resolve()).replace("'", "''") + "'" for p in paths) + "]"
+
+
+def connect(root: Path, read_only: bool = True, timeout: float = 10.0) -> duckdb.DuckDBPyConnection:
+    """Open the catalog. Retries while another process holds DuckDB's own file lock (briefly)."""
+    path = db_path(root)
+    if read_only and not path.exists():
+        raise CurateError(
+            f"no warehouse at {Path(root).resolve()}",
+            hint="run `curate run` or `curate ingest PATH` first, or point --data-root / CURATE_DATA at one",
+        )
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise CurateError(
+                    f"cannot open {path}: {exc}",
+                    hint="another program has the DuckDB file open for writing; close it and retry",
+                ) from exc
+            time.sleep(0.1)
+
+
+def refresh_views(root: Path) -> dict[str, int]:
+    """(Re)create every view from the done shards. Returns the number of shards per table."""
+    shard_counts: dict[str, int] = {}
+    statements = []
+    for table, schema in TABLES.items():
+        shards = [path for path, _ in done_shards(root, table)]
+        shard_counts[table] = len(shards)
+        files = shards or [_empty_schema_file(root, table, schema)]
+        statements.append(
+            f"CREATE OR REPLACE VIEW {table}_all AS "
+            f"SELECT * FROM read_parquet({_sql_list(files)}, union_by_name = true)"
+        )
+    for view, sql in DERIVED_VIEWS.items():
+        statements.append(f"CREATE OR REPLACE VIEW {view} AS {sql}")
+    with connect(root, read_only=False) as con:
+        con.execute("BEGIN TRANSACTION")
+        for statement in statements:
+            con.execute(statement)
+        con.execute("COMMIT")
+    return shard_counts
+
+
+def query(root: Path, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple]]:
+    """Run read-only SQL against the catalog; returns (column names, rows)."""
+    with connect(root, read_only=True) as con:
+        try:
+            cursor = con.execute(sql, params or [])
+        except duckdb.Error as exc:
+            raise CurateError(
+                f"SQL error: {exc}",
+                hint='`curate sql "SHOW TABLES"` lists the tables; `DESCRIBE docs` shows columns',
+            ) from None
+        if cursor.description is None:
+            return [], []
+        columns = [d[0] for d in cursor.description]
+        return columns, cursor.fetchall()

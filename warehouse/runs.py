@@ -1,0 +1,166 @@
+"""Run manifests: one row per run in the `runs` table (flow, config, versions, start/end, status, counts).
+
+A run's manifest is a single shard, rewritten atomically when the run starts, resumes and ends.
+A run is named `<UTC time>-<flow>-<config hash>`; rerunning the same flow with the same config
+resumes the latest such run (its done shards are skipped) unless a fresh run is asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel
+
+from curators.config import stable_hash
+from warehouse.lock import writer_lock
+from warehouse.schemas import RUNS
+from warehouse.shards import done_shards, run_dir, shard_name, write_shard
+
+TRACKED_PACKAGES = (
+    "curators",
+    "prefect",
+    "duckdb",
+    "pyarrow",
+    "pydantic",
+    "datasketch",
+    "sentence-transformers",
+    "scikit-learn",
+    "openai",
+)
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    flow: str
+    config: str = "{}"
+    config_hash: str = ""
+    versions: str = "{}"
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    finished: datetime | None = None
+    status: str = "running"
+    counts: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "flow": self.flow,
+            "config": self.config,
+            "config_hash": self.config_hash,
+            "versions": self.versions,
+            "started": self.started,
+            "finished": self.finished,
+            "status": self.status,
+            "counts": json.dumps(self.counts, sort_keys=True),
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> RunRecord:
+        return cls(
+            run_id=row["run_id"],
+            flow=row["flow"],
+            config=row["config"] or "{}",
+            config_hash=row["config_hash"] or "",
+            versions=row["versions"] or "{}",
+            started=row["started"],
+            finished=row["finished"],
+            status=row["status"] or "unknown",
+            counts=json.loads(row["counts"] or "{}"),
+            error=row["error"],
+        )
+
+
+def new_run_id(flow: str, config_hash: str, now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%S}-{flow}-{config_hash[:8]}"
+
+
+def write_run(root: Path, record: RunRecord) -> None:
+    table = pa.Table.from_pylist([record.as_row()], schema=RUNS)
+    write_shard(run_dir(root, "runs", record.run_id) / shard_name(0, 0), table, table="runs")
+
+
+def read_runs(root: Path) -> list[RunRecord]:
+    """All run manifests, oldest first."""
+    records = []
+    for shard, _marker in done_shards(root, "runs"):
+        for row in pq.read_table(shard, schema=RUNS).to_pylist():
+            records.append(RunRecord.from_row(row))
+    return sorted(records, key=lambda r: r.run_id)
+
+
+def find_resumable(root: Path, flow: str, config_hash: str) -> RunRecord | None:
+    """The latest run of `flow` with the same config, if any: rerunning continues it."""
+    matches = [r for r in read_runs(root) if r.flow == flow and r.config_hash == config_hash]
+    return matches[-1] if matches else None
+
+
+@contextmanager
+def open_run(
+    root: Path,
+    flow: str,
+    config: BaseModel,
+    fresh: bool = False,
+    wait: float | None = None,
+) -> Iterator[RunRecord]:
+    """Hold the writer lock for a run of `flow`, with its manifest written at start and end.
+
+    The same flow with the same config resumes its latest run (so done shards are skipped), unless
+    `fresh`. The caller may set `status`, `counts` and `error` on the record; on an exception the run
+    is recorded as failed (or interrupted) and the exception propagates. Views are refreshed at the
+    end either way, so whatever was finished is queryable.
+    """
+    from warehouse.catalog import refresh_views
+
+    root = Path(root)
+    with writer_lock(root, wait=wait, command=f"curate {flow}"):
+        config_json = json.dumps(config.model_dump(mode="json"), sort_keys=True)
+        config_hash = stable_hash(config)
+        record = None if fresh else find_resumable(root, flow, config_hash)
+        if record is None:
+            record = RunRecord(
+                run_id=new_run_id(flow, config_hash),
+                flow=flow,
+                config=config_json,
+                config_hash=config_hash,
+                versions=json.dumps(package_versions()),
+            )
+        else:
+            record.status, record.finished, record.error = "running", None, None
+            record.versions = json.dumps(package_versions())
+        write_run(root, record)
+        try:
+            yield record
+        except BaseException as exc:
+            record.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            record.error = f"{type(exc).__name__}: {exc}"[:4000]
+            raise
+        else:
+            if record.status == "running":
+                record.status = "finished"
+        finally:
+            record.finished = datetime.now(UTC)
+            write_run(root, record)
+            refresh_views(root)
