@@ -349,15 +349,23 @@ def plan_units(config: IngestConfig) -> Plan:
 
 
 def excerpt(value: str | bytes | None, limit: int = EXCERPT_CHARS) -> str:
-    """The start of an input, made printable (invalid bytes and control characters escaped)."""
+    """The start of an input, made printable (invalid bytes and control characters escaped),
+    at most `limit` characters."""
     if value is None:
         return ""
     if isinstance(value, bytes):
         text = value[: limit * 4].decode("utf-8", "backslashreplace")
     else:
-        text = value[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
-    text = text[:limit]
-    return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
+        text = value[: limit * 4].encode("utf-8", "backslashreplace").decode("utf-8")
+    pieces: list[str] = []
+    size = 0
+    for char in text:
+        piece = char if char.isprintable() or char in "\n\t" else repr(char)[1:-1]
+        size += len(piece)
+        if size > limit:
+            break
+        pieces.append(piece)
+    return "".join(pieces)
 
 
 def _decode(data: bytes, encoding: str) -> str:
@@ -546,7 +554,7 @@ def _open_binary(path: str) -> IO[bytes]:
     if lower.endswith(".zst"):
         import zstandard
 
-        return zstandard.open(path, "rb")
+        return io.BufferedReader(zstandard.open(path, "rb"))  # its own reader has no readline(limit)
     return open(path, "rb", buffering=1 << 20)
 
 

@@ -17,6 +17,7 @@ import click
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from curators.config import CurateConfig, SourceSpec, config_template, load_config
@@ -40,7 +41,7 @@ config_app = typer.Typer(help="Show or create the configuration (curate.yaml).",
 app.add_typer(config_app, name="config")
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 @dataclass
@@ -375,14 +376,14 @@ def main(argv: list[str] | None = None) -> int:
     except CurateError as exc:
         if debug:
             raise
-        err.print(f"[red]error:[/] {exc.message}", markup=True, highlight=False)
+        err.print(f"[red]error:[/] {escape(exc.message)}", markup=True, highlight=False)
         if exc.hint:
             err.print(f"  hint: {exc.hint}", markup=False, highlight=False)
         return 1
     except Exception as exc:  # noqa: BLE001 - the last line of defence: a message, not a traceback
         if debug:
             raise
-        err.print(f"[red]error:[/] {type(exc).__name__}: {exc}", markup=True, highlight=False)
+        err.print(f"[red]error:[/] {type(exc).__name__}: {escape(str(exc))}", markup=True, highlight=False)
         err.print("  rerun with --debug for the full traceback", markup=False)
         return 1
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from prefect import flow, task, unmapped
@@ -56,7 +57,12 @@ class IngestSummary(BaseModel):
     status: str
 
 
-@flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
+# Threads: reading and Parquet writing release the GIL; one thread per core keeps memory bounded
+# (each buffers up to one shard) without the contention of more.
+WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+@flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=WORKERS), log_prints=True)
 def ingest_flow(
     data_root: str, config: IngestConfig, fresh: bool = False, wait: float | None = None
 ) -> IngestSummary:

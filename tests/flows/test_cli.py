@@ -1,0 +1,187 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from curators.config import IngestConfig, SourceSpec
+from curators.ingest import ingest_unit
+from curators.sources import plan_units
+from flows.cli import main
+from tests.corpus import prose, write_jsonl
+from tests.warehouse.test_lock import hold_lock
+from warehouse.runs import open_run
+
+CURATE = [sys.executable, "-m", "flows.cli"]
+
+
+@pytest.fixture
+def small_warehouse(tmp_path: Path, data_root: Path) -> Path:
+    """A warehouse with a few documents and one reject, built without Prefect."""
+    path = tmp_path / "notes.jsonl"
+    write_jsonl(path, [json.dumps({"text": prose(i), "topic": "bio"}).encode() for i in range(5)] + [b"{bad"])
+    config = IngestConfig(sources=[SourceSpec(path=str(path), name="notes")])
+    with open_run(data_root, "ingest", config) as run:
+        for unit in plan_units(config).units:
+            ingest_unit(unit, data_root, run.run_id, config)
+    return data_root
+
+
+def test_help_explains_commands_and_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    for command in ("run", "ingest", "sql", "status", "config"):
+        assert command in text
+    assert main(["ingest", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for option in (
+        "--format",
+        "--text-field",
+        "--id-field",
+        "--wait",
+        "--fresh",
+        "seen = ingested + rejected",
+    ):
+        assert option in text
+
+
+def test_sql_prints_table_csv_and_json(small_warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-d", str(small_warehouse), "sql", "SELECT source, count(*) AS n FROM docs GROUP BY 1"]) == 0
+    assert "notes" in capsys.readouterr().out
+    assert main(["-d", str(small_warehouse), "sql", "SELECT locator, reason FROM rejects", "--csv"]) == 0
+    assert list(csv.reader(io.StringIO(capsys.readouterr().out))) == [
+        ["locator", "reason"],
+        ["notes.jsonl:6", "malformed_json"],
+    ]
+    assert (
+        main(["-d", str(small_warehouse), "sql", "SELECT id, meta FROM docs ORDER BY locator", "--json"]) == 0
+    )
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 5 and json.loads(rows[0]["meta"]) == {"topic": "bio"}
+
+
+def test_status_shows_tables_sources_rejects_and_runs(
+    small_warehouse: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["-d", str(small_warehouse), "status"]) == 0
+    text = capsys.readouterr().out
+    assert "malformed_json" in text and "notes" in text and "finished" in text
+
+
+@pytest.mark.parametrize("args", [["status"], ["sql", "SELECT count(*) FROM docs"], ["config", "show"]])
+def test_read_only_commands_import_no_prefect_torch_or_models(small_warehouse: Path, args: list[str]) -> None:
+    code = (
+        "import sys; from flows.cli import main; rc = main(sys.argv[1:]); "
+        "heavy = sorted(m for m in ('prefect', 'torch', 'sentence_transformers', 'transformers') "
+        "if m in sys.modules); print('HEAVY', rc, heavy)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, "-d", str(small_warehouse), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip().splitlines()[-1] == "HEAVY 0 []", done.stderr
+
+
+def test_a_wrong_path_is_a_clear_error_without_traceback(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*CURATE, "-d", str(tmp_path / "w"), "ingest", str(tmp_path / "missing.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "source not found" in done.stderr and "hint:" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_unknown_format_and_bad_config_key_name_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "data.bin").write_bytes(b"\x00")
+    assert main(["-d", str(tmp_path / "w"), "ingest", str(tmp_path / "data.bin")]) == 1
+    assert "--format" in capsys.readouterr().err
+    config = tmp_path / "curate.yaml"
+    config.write_text("ingest:\n  shard_row: 5\n")
+    assert main(["-c", str(config), "config", "show"]) == 1
+    err = capsys.readouterr().err
+    assert "ingest.shard_row" in err and "did you mean 'shard_rows'" in err
+    config.write_text("ingest:\n  shard_rows: -5\n")
+    assert main(["-c", str(config), "config", "show"]) == 1
+    assert "greater than 0" in capsys.readouterr().err
+
+
+def test_config_show_masks_secrets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CURATE_LLM_API_KEY", "sk-very-secret")
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_token")
+    monkeypatch.setenv("CURATE_DATA", str(tmp_path / "from-env"))
+    assert main(["config", "show"]) == 0
+    text = capsys.readouterr().out
+    assert "sk-very-secret" not in text and "hf_secret_token" not in text
+    assert "llm_api_key: '****'" in text and str(tmp_path / "from-env") in text
+
+
+def test_config_init_writes_a_valid_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "curate.yaml"
+    assert main(["config", "init", str(path)]) == 0
+    assert main(["-c", str(path), "config", "show"]) == 0
+    assert "python-stdlib" in capsys.readouterr().out
+    assert main(["config", "init", str(path)]) == 1  # no silent overwrite
+
+
+def test_a_locked_warehouse_refuses_a_second_writer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "w"
+    root.mkdir()
+    source = tmp_path / "a.jsonl"
+    write_jsonl(source, [b'{"text": "hello"}'])
+    holder = hold_lock(root, 60)
+    try:
+        assert main(["-d", str(root), "ingest", str(source)]) == 1
+        err = capsys.readouterr().err
+        assert "being written by" in err and f"pid {holder.pid}" in err and "--wait" in err
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.slow
+def test_curate_run_end_to_end_on_the_python_stdlib(tmp_path: Path) -> None:
+    """The main command, as a user runs it: real Prefect (its own ephemeral API), real DuckDB."""
+    env = {**os.environ, "CURATE_DATA": str(tmp_path / "data")}
+    done = subprocess.run(
+        [*CURATE, "run"], capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "seen" in done.stdout and "python-stdlib" in done.stdout
+    answer = subprocess.run(
+        [*CURATE, "sql", "SELECT count(*) AS n, count(DISTINCT id) AS ids FROM docs", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+    row = json.loads(answer.stdout)
+    assert row["n"] == row["ids"] > 500
+    counts = subprocess.run(
+        [*CURATE, "sql", "SELECT counts FROM runs", "--csv"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+    run_counts = json.loads(list(csv.reader(io.StringIO(counts.stdout)))[1][0])
+    assert run_counts["seen"] == run_counts["ingested"] + run_counts["rejected"]
+    assert run_counts["ingested"] == row["n"]

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from curators.config import IngestConfig, SourceSpec
+from curators.errors import CurateError
+from curators.ingest import ingest_unit
+from curators.sources import plan_units
+from tests.corpus import write_jsonl
+from warehouse.catalog import query, refresh_views
+from warehouse.runs import open_run, read_runs
+
+
+def test_an_empty_warehouse_has_typed_views(data_root: Path) -> None:
+    refresh_views(data_root)
+    columns, rows = query(data_root, "SELECT * FROM docs")
+    assert rows == [] and columns[:3] == ["id", "source", "locator"]
+    _, types = query(data_root, "SELECT column_name, column_type FROM (DESCRIBE docs)")
+    assert dict(types)["n_chars"] == "BIGINT"
+
+
+def test_reading_a_missing_warehouse_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(CurateError, match="no warehouse") as exc:
+        query(tmp_path / "nothing", "SELECT 1")
+    assert "curate run" in exc.value.hint
+
+
+def test_bad_sql_is_a_clear_error(data_root: Path) -> None:
+    refresh_views(data_root)
+    with pytest.raises(CurateError, match="SQL error"):
+        query(data_root, "SELECT nope FROM docs")
+
+
+def ingest(root: Path, path: Path, **options: object) -> str:
+    config = IngestConfig(sources=[SourceSpec(path=str(path), name="src")], **options)
+    with open_run(root, "ingest", config) as run:
+        for unit in plan_units(config).units:
+            ingest_unit(unit, root, run.run_id, config)
+    return run.run_id
+
+
+def test_docs_view_shows_the_latest_ingest_of_each_source(data_root: Path, tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    write_jsonl(path, [b'{"text": "short"}', b'{"text": "a much longer document"}'])
+    first = ingest(data_root, path, max_doc_bytes=10)
+    assert query(data_root, "SELECT count(*) FROM docs")[1] == [(1,)]
+    assert query(data_root, "SELECT reason FROM rejects")[1] == [("too_large",)]
+    time.sleep(1.1)  # run ids carry the second they started
+    second = ingest(data_root, path, max_doc_bytes=1000)  # another config: a new run
+    assert second != first
+    assert query(data_root, "SELECT count(*) FROM docs")[1] == [(2,)]
+    assert query(data_root, "SELECT count(*) FROM rejects")[1] == [(0,)]
+    assert query(data_root, "SELECT count(*) FROM docs_all")[1] == [(3,)]  # history is kept
+    # Rerunning the first config resumes its run, which becomes the latest again.
+    assert ingest(data_root, path, max_doc_bytes=10) == first
+    assert query(data_root, "SELECT count(*) FROM docs")[1] == [(1,)]
+    assert [r.status for r in read_runs(data_root)] == ["finished", "finished"]
+
+
+def test_a_failing_run_is_recorded_and_views_still_refresh(data_root: Path) -> None:
+    config = IngestConfig()
+    with pytest.raises(RuntimeError), open_run(data_root, "ingest", config):
+        raise RuntimeError("boom")
+    (run,) = read_runs(data_root)
+    assert run.status == "failed" and "boom" in run.error and run.finished is not None
+    assert query(data_root, "SELECT status FROM runs")[1] == [("failed",)]
