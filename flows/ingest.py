@@ -63,9 +63,7 @@ WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=WORKERS), log_prints=True)
-def ingest_flow(
-    data_root: str, config: IngestConfig, fresh: bool = False, wait: float | None = None
-) -> IngestSummary:
+def ingest_flow(data_root: str, config: IngestConfig, fresh: bool = False, wait: float | None = None) -> IngestSummary:
     """Read every configured source into `docs` and `rejects` shards under `data_root`."""
     plan = plan_units(config)
     root = str(Path(data_root).resolve())
@@ -91,9 +89,8 @@ def ingest_flow(
         }
         if failed:
             run.status = "failed"
-            run.error = (
-                f"{len(failed)} of {len(plan.units)} units failed (rerun to retry them): "
-                + "; ".join(failed[:5])
+            run.error = f"{len(failed)} of {len(plan.units)} units failed (rerun to retry them): " + "; ".join(
+                failed[:5]
             )
     _, rows = query(
         Path(root),

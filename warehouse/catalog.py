@@ -39,6 +39,12 @@ DERIVED_VIEWS: dict[str, str] = {
     """,
     "docs": "SELECT d.* FROM docs_all d SEMI JOIN ingest_versions v USING (source, run_id)",
     "rejects": "SELECT j.* FROM rejects_all j SEMI JOIN ingest_versions v USING (source, run_id)",
+    # The latest label of each (document, prompt, model).
+    "labels": """
+        SELECT * EXCLUDE (r_) FROM (
+            SELECT l.*, row_number() OVER (PARTITION BY l.id, l.prompt_id, l.model ORDER BY l.run_id DESC) AS r_
+            FROM labels_all l) WHERE r_ = 1
+    """,
 }
 
 

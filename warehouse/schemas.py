@@ -46,10 +46,33 @@ RUNS = pa.schema(
     ]
 )
 
+LABELS = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),  # the document
+        pa.field("prompt_id", pa.string(), nullable=False),  # task@version:sha8
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("score", pa.int8()),  # 0-5; null unless status = ok
+        pa.field("rationale", pa.string()),
+        pa.field("raw", pa.string()),  # the model's last answer, verbatim
+        pa.field("status", pa.string(), nullable=False),  # ok | invalid | failed
+        pa.field("error", pa.string()),
+        pa.field("truncated", pa.bool_()),  # the document was cut to the token budget
+        pa.field("chars_sent", pa.int64()),
+        pa.field("attempts", pa.int32()),
+        pa.field("cached", pa.bool_()),  # answered from the response cache (not paid in this run)
+        pa.field("tokens_in", pa.int64()),
+        pa.field("tokens_out", pa.int64()),
+        pa.field("cost_usd", pa.float64()),
+        pa.field("cache_key", pa.string()),
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "docs": DOCS,
     "rejects": REJECTS,
     "runs": RUNS,
+    "labels": LABELS,
 }
 
 

@@ -190,9 +190,7 @@ class CheckpointWriter:
         while True:
             markers = [read_marker(self._shard(t, point.seq)) for t in self.schemas]
             complete = all(
-                m is not None
-                and m.get("fingerprint") == self.fingerprint
-                and is_done(self._shard(t, point.seq), m)
+                m is not None and m.get("fingerprint") == self.fingerprint and is_done(self._shard(t, point.seq), m)
                 for t, m in zip(self.schemas, markers, strict=True)
             )
             if not complete:

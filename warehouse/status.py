@@ -31,8 +31,7 @@ def read_status(root: Path, max_runs: int = 10) -> Status:
         for table in ("docs", "rejects", *[t for t in TABLES if t not in ("docs", "rejects")]):
             status.tables[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         rows = con.execute(
-            "SELECT run_id, flow, status, started, finished, counts, error FROM runs "
-            "ORDER BY started DESC LIMIT ?",
+            "SELECT run_id, flow, status, started, finished, counts, error FROM runs ORDER BY started DESC LIMIT ?",
             [max_runs],
         ).fetchall()
         for run_id, flow, state, started, finished, counts, error in rows:

@@ -22,10 +22,7 @@ BAD_EVERY = 1000  # every 1000th line is malformed JSON
 
 def make_input(tmp_path: Path) -> Path:
     path = tmp_path / "big.jsonl"
-    lines = [
-        b"{broken" if i % BAD_EVERY == 0 else json.dumps({"text": prose(i, 30)}).encode()
-        for i in range(N_LINES)
-    ]
+    lines = [b"{broken" if i % BAD_EVERY == 0 else json.dumps({"text": prose(i, 30)}).encode() for i in range(N_LINES)]
     write_jsonl(path, lines)
     return path
 
@@ -112,9 +109,7 @@ def test_a_shard_cut_by_a_kill_is_never_read_and_the_rerun_completes(
     finish_and_check(data_root, config)
 
 
-def test_killed_at_a_random_moment_then_rerun_loses_and_doubles_nothing(
-    tmp_path: Path, data_root: Path
-) -> None:
+def test_killed_at_a_random_moment_then_rerun_loses_and_doubles_nothing(tmp_path: Path, data_root: Path) -> None:
     config = config_for(make_input(tmp_path))
     child = subprocess.Popen([sys.executable, "-c", CHILD, config.model_dump_json(), str(data_root), "none"])
     deadline = time.monotonic() + 60
@@ -135,8 +130,4 @@ def test_a_finished_unit_is_skipped_on_rerun(tmp_path: Path, data_root: Path) ->
     first = ingest_unit(unit, data_root, "r", config)
     again = ingest_unit(unit, data_root, "r", config)
     assert not first.skipped and again.skipped
-    assert (
-        (again.seen, again.ingested, again.rejected)
-        == (first.seen, first.ingested, first.rejected)
-        == (10, 10, 0)
-    )
+    assert (again.seen, again.ingested, again.rejected) == (first.seen, first.ingested, first.rejected) == (10, 10, 0)

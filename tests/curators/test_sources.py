@@ -41,9 +41,7 @@ def test_jsonl_fields_ids_and_meta(tmp_path: Path) -> None:
             json.dumps({"doc": "Beta text.", "key": "k2", "url": "u2", "n": 2}).encode(),
         ],
     )
-    records = ingest_all(
-        SourceSpec(path=str(path), text_field="doc", id_field="key", meta_fields=["url"], name="web")
-    )
+    records = ingest_all(SourceSpec(path=str(path), text_field="doc", id_field="key", meta_fields=["url"], name="web"))
     assert [d.locator for d in docs(records)] == ["k1", "k2"]
     first = records[0]
     assert first.source == "web"
@@ -75,9 +73,7 @@ def test_compressed_jsonl(tmp_path: Path, suffix: str) -> None:
 
 def test_parquet_meta_and_bad_rows(tmp_path: Path) -> None:
     path = tmp_path / "t.parquet"
-    pq.write_table(
-        pa.table({"content": ["one", None, "three"], "lang": ["en", "en", "fr"]}), path, row_group_size=2
-    )
+    pq.write_table(pa.table({"content": ["one", None, "three"], "lang": ["en", "en", "fr"]}), path, row_group_size=2)
     records = ingest_all(SourceSpec(path=str(path), text_field="content"))
     assert [d.text for d in docs(records)] == ["one", "three"]
     assert json.loads(docs(records)[1].meta) == {"lang": "fr"}
@@ -181,16 +177,15 @@ def test_make_record_rules() -> None:
 def test_every_reader_resumes_exactly_where_it_stopped(tmp_path: Path) -> None:
     """For each unit of the hostile corpus: reading from record k gives the records after k."""
     planted = hostile_corpus(tmp_path / "corpus")
-    plan = plan_units(
-        IngestConfig(sources=[SourceSpec(path=str(planted.root))], files_per_unit=4, max_doc_bytes=MAX)
-    )
+    plan = plan_units(IngestConfig(sources=[SourceSpec(path=str(planted.root))], files_per_unit=4, max_doc_bytes=MAX))
     for unit in plan.units:
         full = list(read_unit(unit, MAX))
         for k in {0, 1, len(full) // 2, len(full) - 1, len(full)}:
             tail = list(read_unit(unit, MAX, start=k))
-            assert [(r.locator, type(r).__name__) for r in tail] == [
-                (r.locator, type(r).__name__) for r in full[k:]
-            ], (unit.paths, k)
+            assert [(r.locator, type(r).__name__) for r in tail] == [(r.locator, type(r).__name__) for r in full[k:]], (
+                unit.paths,
+                k,
+            )
 
 
 def test_hostile_corpus_every_record_is_a_doc_or_a_reject(tmp_path: Path) -> None:

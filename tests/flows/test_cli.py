@@ -59,9 +59,7 @@ def test_sql_prints_table_csv_and_json(small_warehouse: Path, capsys: pytest.Cap
         ["locator", "reason"],
         ["notes.jsonl:6", "malformed_json"],
     ]
-    assert (
-        main(["-d", str(small_warehouse), "sql", "SELECT id, meta FROM docs ORDER BY locator", "--json"]) == 0
-    )
+    assert main(["-d", str(small_warehouse), "sql", "SELECT id, meta FROM docs ORDER BY locator", "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(rows) == 5 and json.loads(rows[0]["meta"]) == {"topic": "bio"}
 
@@ -102,9 +100,7 @@ def test_a_wrong_path_is_a_clear_error_without_traceback(tmp_path: Path) -> None
     assert "Traceback" not in done.stderr + done.stdout
 
 
-def test_unknown_format_and_bad_config_key_name_the_fix(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_unknown_format_and_bad_config_key_name_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "data.bin").write_bytes(b"\x00")
     assert main(["-d", str(tmp_path / "w"), "ingest", str(tmp_path / "data.bin")]) == 1
     assert "--format" in capsys.readouterr().err
@@ -138,9 +134,7 @@ def test_config_init_writes_a_valid_file(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["config", "init", str(path)]) == 1  # no silent overwrite
 
 
-def test_a_locked_warehouse_refuses_a_second_writer(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_locked_warehouse_refuses_a_second_writer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "w"
     root.mkdir()
     source = tmp_path / "a.jsonl"
@@ -159,9 +153,7 @@ def test_a_locked_warehouse_refuses_a_second_writer(
 def test_curate_run_end_to_end_on_the_python_stdlib(tmp_path: Path) -> None:
     """The main command, as a user runs it: real Prefect (its own ephemeral API), real DuckDB."""
     env = {**os.environ, "CURATE_DATA": str(tmp_path / "data")}
-    done = subprocess.run(
-        [*CURATE, "run"], capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path
-    )
+    done = subprocess.run([*CURATE, "run"], capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "seen" in done.stdout and "python-stdlib" in done.stdout
     answer = subprocess.run(

@@ -44,9 +44,7 @@ def test_rerun_resumes_and_redoes_nothing(tmp_path: Path, data_root: Path) -> No
 
     def shard_times() -> list[int]:
         return sorted(
-            p.stat().st_mtime_ns
-            for t in ("docs", "rejects")
-            for p in (data_root / "tables" / t).rglob("part-*")
+            p.stat().st_mtime_ns for t in ("docs", "rejects") for p in (data_root / "tables" / t).rglob("part-*")
         )
 
     shards_before = shard_times()

@@ -1,0 +1,212 @@
+"""Label a sample of documents for educational value with an LLM, through the gateway.
+
+The sample is chosen reproducibly (a seeded hash order over documents with distinct text); each
+document is cut to a token budget (recorded), rendered with the prose or the code prompt, and asked
+once (answers are cached, so a rerun pays for nothing it already has). Results are written as
+`labels` shards of `batch` documents, each with its done-marker: a killed run, rerun, writes only
+the missing batches, and asks only for answers it does not have. A failure stays a failure with its
+reason; it is never a score of 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from curators.config import LLMConfig, StrictModel
+from curators.llm import Endpoint, Gateway, GatewayStats, LLMRequest, LLMResult
+from curators.llm_cache import ResponseCache
+from curators.prompting import Prompt, load_prompt
+from warehouse.catalog import query, refresh_views
+from warehouse.schemas import LABELS
+from warehouse.shards import CheckpointWriter
+
+CHARS_PER_TOKEN = 4  # budget arithmetic; a document's real token count varies by tokenizer
+
+
+class LabelConfig(StrictModel):
+    """The labelling stage."""
+
+    n: int = Field(default=200, gt=0, description="Documents to label.")
+    seed: int = Field(default=0, description="Seed of the sample order.")
+    prompt: str | None = Field(default=None, description="task[@version]; default: edu-code for code, edu for prose.")
+    max_doc_tokens: int = Field(
+        default=1024, gt=0, description="Documents are cut to this many tokens (~4 chars each)."
+    )
+    batch: int = Field(default=16, gt=0, description="Documents per labels shard.")
+
+
+@dataclass
+class LabelItem:
+    id: str
+    text: str
+    language: str | None  # programming language of a code document, else None
+
+
+def select_sample(root: Path, config: LabelConfig) -> list[LabelItem]:
+    """`n` documents with distinct normalised text, in a seeded, reproducible order."""
+    _, rows = query(
+        root,
+        """
+        SELECT id, text, json_extract_string(meta, '$.language') AS language
+        FROM docs
+        QUALIFY row_number() OVER (PARTITION BY text_hash ORDER BY id) = 1
+        ORDER BY sha256(id || ?::VARCHAR)
+        LIMIT ?
+        """,
+        [str(config.seed), config.n],
+    )
+    return [LabelItem(id=r[0], text=r[1], language=r[2]) for r in rows]
+
+
+def truncate(text: str, max_tokens: int) -> tuple[str, bool]:
+    limit = max_tokens * CHARS_PER_TOKEN
+    if len(text) <= limit:
+        return text, False
+    cut = text[:limit]
+    newline = cut.rfind("\n", int(limit * 0.8))  # end on a line break when one is near
+    return (cut[:newline] if newline > 0 else cut), True
+
+
+def prompt_for(item: LabelItem, config: LabelConfig) -> Prompt:
+    if config.prompt:
+        return load_prompt(config.prompt)
+    return load_prompt("edu-code" if item.language else "edu")
+
+
+def build_request(item: LabelItem, config: LabelConfig) -> tuple[LLMRequest, bool, int]:
+    prompt = prompt_for(item, config)
+    text, truncated = truncate(item.text, config.max_doc_tokens)
+    messages = prompt.render(text=text, truncated=truncated, language=item.language)
+    request = LLMRequest(
+        item_id=item.id, messages=messages, params=prompt.params, output=prompt.output_model, prompt_id=prompt.prompt_id
+    )
+    return request, truncated, len(text)
+
+
+def label_row(result: LLMResult, truncated: bool, chars_sent: int, run_id: str) -> dict[str, Any]:
+    parsed = result.parsed or {}
+    return {
+        "id": result.item_id,
+        "prompt_id": result.prompt_id,
+        "model": result.model,
+        "score": parsed.get("score") if result.status == "ok" else None,
+        "rationale": parsed.get("reason") if result.status == "ok" else None,
+        "raw": result.raw,
+        "status": result.status,
+        "error": result.error,
+        "truncated": truncated,
+        "chars_sent": chars_sent,
+        "attempts": result.attempts,
+        "cached": result.cached,
+        "tokens_in": result.tokens_in,
+        "tokens_out": result.tokens_out,
+        "cost_usd": result.cost_usd,
+        "cache_key": result.key,
+        "run_id": run_id,
+    }
+
+
+class LabelSummary(BaseModel):
+    """The labels of a run (all its batches, earlier attempts included) and what this call paid."""
+
+    run_id: str
+    model: str
+    sampled: int
+    batches: int
+    batches_skipped: int  # finished by an earlier call of the same run
+    ok: int
+    invalid: int
+    failed: int
+    cache_hits: int  # this call
+    http_requests: int  # this call
+    tokens_in: int  # paid by this call
+    tokens_out: int
+    cost_usd: float
+
+
+@dataclass
+class Batch:
+    index: int
+    items: list[LabelItem]
+    writer: CheckpointWriter
+    done: bool
+
+
+def plan_batches(root: Path, run_id: str, config: LabelConfig, model: str) -> list[Batch]:
+    """The sample cut into batches, each knowing whether an earlier call already wrote it."""
+    items = select_sample(root, config)
+    base = json.dumps({"model": model, "config": config.model_dump()}, sort_keys=True)
+    batches = []
+    for index, start in enumerate(range(0, len(items), config.batch)):
+        chunk = items[start : start + config.batch]
+        fingerprint = hashlib.sha256((base + "\n".join(it.id for it in chunk)).encode()).hexdigest()[:16]
+        writer = CheckpointWriter(
+            root, run_id, index, {"labels": LABELS}, fingerprint, max_rows=len(chunk) + 1, max_bytes=1 << 40
+        )
+        batches.append(Batch(index, chunk, writer, done=writer.resume().finished))
+    return batches
+
+
+def label_sample(
+    root: Path,
+    run_id: str,
+    config: LabelConfig,
+    llm: LLMConfig,
+    endpoint: Endpoint,
+    on_result: Callable[[LLMResult, GatewayStats], None] | None = None,
+) -> LabelSummary:
+    batches = plan_batches(root, run_id, config, endpoint.model)
+    todo = [b for b in batches if not b.done]
+    requests: list[LLMRequest] = []
+    sent: dict[str, tuple[Batch, bool, int]] = {}  # doc id -> (batch, truncated, chars sent)
+    for batch in todo:
+        for item in batch.items:
+            request, truncated, chars = build_request(item, config)
+            sent[item.id] = (batch, truncated, chars)
+            requests.append(request)
+    remaining = {b.index: len(b.items) for b in todo}
+    gateway = Gateway(endpoint, llm, ResponseCache(root))
+
+    def collect(result: LLMResult) -> None:
+        batch, truncated, chars = sent[result.item_id]
+        batch.writer.add("labels", label_row(result, truncated, chars, run_id))
+        remaining[batch.index] -= 1
+        if remaining[batch.index] == 0:  # a batch is written once all its answers are in
+            batch.writer.flush(cursor=len(batch.items), final=True)
+        if on_result is not None:
+            on_result(result, gateway.stats)
+
+    try:
+        stats = asyncio.run(gateway.run(requests, collect)) if requests else gateway.stats
+    finally:
+        gateway.cache.close()
+    return summarize(root, run_id, endpoint.model, batches, stats)
+
+
+def summarize(root: Path, run_id: str, model: str, batches: list[Batch], stats: GatewayStats) -> LabelSummary:
+    refresh_views(root)  # the caller holds the writer lock
+    _, rows = query(root, "SELECT status, count(*) FROM labels_all WHERE run_id = ? GROUP BY 1", [run_id])
+    by_status = dict(rows)
+    return LabelSummary(
+        run_id=run_id,
+        model=model,
+        sampled=sum(len(b.items) for b in batches),
+        batches=len(batches),
+        batches_skipped=sum(b.done for b in batches),
+        ok=by_status.get("ok", 0),
+        invalid=by_status.get("invalid", 0),
+        failed=by_status.get("failed", 0),
+        cache_hits=stats.cache_hits,
+        http_requests=stats.http_requests,
+        tokens_in=stats.tokens_in,
+        tokens_out=stats.tokens_out,
+        cost_usd=stats.cost_usd,
+    )

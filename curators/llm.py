@@ -1,0 +1,483 @@
+"""The LLM gateway: every LLM call of the product goes through here.
+
+- Any OpenAI-compatible endpoint, through the `openai` SDK's async client (its own retries off).
+- Concurrency limit, and requests-per-minute / tokens-per-minute token buckets.
+- Retries with exponential backoff and full jitter on 429 (honouring Retry-After), 5xx, timeouts,
+  connection errors and garbled responses; a bounded number of attempts; then the item is `failed`
+  with its reason. Nothing is replaced by an empty or None answer.
+- Structured answers: JSON requested (`json_schema`, or `json_object` with a schema, which llama.cpp
+  turns into a grammar), parsed and validated against a pydantic model (ranges included), re-asked a
+  bounded number of times; the raw text and a status are kept. An endpoint that refuses a
+  response_format is asked with the next weaker one.
+- A persistent response cache (see `llm_cache`): an answer paid for is never paid for again.
+- Usage from the API's `usage` field: tokens in/out per item and per run; cost from a price table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import openai
+from pydantic import BaseModel
+
+from curators.config import LLMConfig, Price
+from curators.llm_cache import ResponseCache, cache_key
+from curators.prompting import json_schema_for, parse_answer
+
+MAX_RETRY_AFTER_S = 600.0
+STRUCTURED_FALLBACK = {"json_schema": "json_object_schema", "json_object_schema": "json_object", "json_object": "none"}
+
+
+@dataclass
+class Endpoint:
+    base_url: str
+    model: str
+    api_key: str = "not-needed"  # never logged, never stored
+    local: bool = False  # the embedded llama.cpp server: one request at a time
+
+    def __repr__(self) -> str:  # keep the key out of logs and tracebacks
+        return f"Endpoint(base_url={self.base_url!r}, model={self.model!r}, local={self.local})"
+
+
+@dataclass
+class LLMRequest:
+    item_id: str  # what the answer is about (a document id, a seed id...)
+    messages: list[dict[str, str]]
+    params: dict[str, Any] = field(default_factory=dict)  # temperature, max_tokens, ...
+    output: type[BaseModel] | None = None
+    sample: int = 0  # the n-th answer to the same prompt (for several samples at temperature > 0)
+    prompt_id: str | None = None
+
+
+@dataclass
+class LLMResult:
+    item_id: str
+    key: str  # the cache key
+    status: str  # ok | invalid (answered, but never valid) | failed (no answer)
+    parsed: dict[str, Any] | None
+    raw: str | None
+    error: str | None
+    model: str
+    prompt_id: str | None
+    attempts: int
+    reasks: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    finish_reason: str | None
+    cached: bool = False
+    latency_s: float = 0.0
+
+    def cache_entry(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "item_id": self.item_id,
+            "status": self.status,
+            "parsed": self.parsed,
+            "raw": self.raw,
+            "error": self.error,
+            "model": self.model,
+            "prompt_id": self.prompt_id,
+            "attempts": self.attempts,
+            "reasks": self.reasks,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "cost_usd": self.cost_usd,
+            "finish_reason": self.finish_reason,
+            "created": datetime.now(UTC).isoformat(),
+        }
+
+
+@dataclass
+class GatewayStats:
+    requested: int = 0  # items asked for
+    done: int = 0
+    ok: int = 0
+    invalid: int = 0
+    failed: int = 0
+    cache_hits: int = 0
+    http_requests: int = 0  # calls sent to the endpoint (attempts and re-asks included)
+    retries: int = 0
+    tokens_in: int = 0  # paid in this run (cache hits excluded)
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+
+    def add(self, result: LLMResult) -> None:
+        self.done += 1
+        setattr(self, result.status, getattr(self, result.status) + 1)
+        if result.cached:
+            self.cache_hits += 1
+        else:
+            self.tokens_in += result.tokens_in
+            self.tokens_out += result.tokens_out
+            self.cost_usd = math.fsum([self.cost_usd, result.cost_usd])
+
+
+class RateLimiter:
+    """Token buckets for requests and tokens per minute. `acquire` waits until both allow a request."""
+
+    def __init__(self, rpm: int | None, tpm: int | None) -> None:
+        self.rpm, self.tpm = rpm, tpm
+        self._requests = float(rpm or 0)
+        self._tokens = float(tpm or 0)
+        self._last = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        elapsed, self._last = now - self._last, now
+        if self.rpm:
+            self._requests = min(self.rpm, self._requests + elapsed * self.rpm / 60)
+        if self.tpm:
+            self._tokens = min(self.tpm, self._tokens + elapsed * self.tpm / 60)
+
+    async def acquire(self, tokens: int) -> None:
+        if not self.rpm and not self.tpm:
+            return
+        tokens = min(tokens, self.tpm or tokens)  # a request larger than the bucket waits for a full one
+        async with self._lock:
+            while True:
+                self._refill()
+                need_r = 0.0 if not self.rpm else max(0.0, 1 - self._requests) * 60 / self.rpm
+                need_t = 0.0 if not self.tpm else max(0.0, tokens - self._tokens) * 60 / self.tpm
+                wait = max(need_r, need_t)
+                if wait <= 0:
+                    if self.rpm:
+                        self._requests -= 1
+                    if self.tpm:
+                        self._tokens -= tokens
+                    return
+                await asyncio.sleep(wait)
+
+    def correct(self, estimated: int, actual: int) -> None:
+        """Charge the difference between the estimated and the actual tokens of a request."""
+        if self.tpm:
+            self._tokens -= actual - estimated
+
+
+def estimate_tokens(messages: list[dict[str, str]], max_tokens: int | None) -> int:
+    return sum(len(m.get("content") or "") for m in messages) // 4 + 8 * len(messages) + (max_tokens or 256)
+
+
+def cost_of(prices: dict[str, Price], model: str, tokens_in: int, tokens_out: int) -> float:
+    price = prices.get(model)
+    if price is None:
+        return 0.0
+    return round((tokens_in * price.input + tokens_out * price.output) / 1_000_000, 10)
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    headers = exc.response.headers if exc.response is not None else {}
+    value = headers.get("retry-after-ms")
+    if value:
+        with contextlib.suppress(ValueError):
+            return float(value) / 1000
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        with contextlib.suppress(TypeError, ValueError):
+            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+    return None
+
+
+class Gateway:
+    def __init__(self, endpoint: Endpoint, config: LLMConfig, cache: ResponseCache | None = None) -> None:
+        self.endpoint = endpoint
+        self.config = config
+        self.cache = cache if cache is not None else ResponseCache(None)
+        self.concurrency = 1 if endpoint.local else config.concurrency
+        self.structured = config.structured
+        if self.structured == "auto":
+            self.structured = "json_object_schema" if endpoint.local else "json_schema"
+        self.stats = GatewayStats()
+        self._client: openai.AsyncOpenAI | None = None
+        self._limiter: RateLimiter | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+
+    # -- request building ------------------------------------------------------------------
+
+    def _response_format(self, output: type[BaseModel] | None) -> dict[str, Any] | None:
+        if output is None or self.structured == "none":
+            return None
+        schema = json_schema_for(output)
+        if self.structured == "json_schema":
+            return {"type": "json_schema", "json_schema": {"name": output.__name__, "schema": schema}}
+        if self.structured == "json_object_schema":
+            return {"type": "json_object", "schema": schema}
+        return {"type": "json_object"}
+
+    def key_for(self, request: LLMRequest) -> str:
+        params = dict(request.params)
+        if request.output is not None:
+            params["output_schema"] = json_schema_for(request.output)
+        return cache_key(self.endpoint.model, request.messages, params, request.sample)
+
+    # -- one item ----------------------------------------------------------------------------
+
+    async def complete(self, request: LLMRequest) -> LLMResult:
+        key = self.key_for(request)
+        entry = self.cache.get(key)
+        if entry is not None:
+            result = LLMResult(
+                **{
+                    k: entry[k]
+                    for k in (
+                        "item_id",
+                        "key",
+                        "status",
+                        "parsed",
+                        "raw",
+                        "error",
+                        "model",
+                        "prompt_id",
+                        "attempts",
+                        "reasks",
+                        "tokens_in",
+                        "tokens_out",
+                        "cost_usd",
+                        "finish_reason",
+                    )
+                },
+                cached=True,
+            )
+            result.item_id = request.item_id
+            return result
+        assert self._semaphore is not None, "use Gateway.run() or `async with gateway.session()`"
+        async with self._semaphore:
+            result = await self._ask(request, key)
+        if result.status != "failed":  # an answer was paid for: never pay for it again
+            self.cache.put(result.cache_entry())
+        return result
+
+    async def _ask(self, request: LLMRequest, key: str) -> LLMResult:
+        assert self._client is not None and self._limiter is not None
+        messages = list(request.messages)
+        max_tokens = request.params.get("max_tokens")
+        started = time.monotonic()
+        attempts = reasks = tokens_in = tokens_out = 0
+        raw: str | None = None
+        finish: str | None = None
+        error = "no attempt made"
+        transport_failures = 0
+        while transport_failures < self.config.max_attempts:
+            estimate = estimate_tokens(messages, max_tokens)
+            await self._limiter.acquire(estimate)
+            attempts += 1
+            self.stats.http_requests += 1
+            kwargs: dict[str, Any] = dict(request.params)
+            response_format = self._response_format(request.output)
+            if response_format is not None:
+                kwargs["response_format"] = response_format
+            try:
+                response = await self._client.chat.completions.create(
+                    model=self.endpoint.model, messages=messages, timeout=self.config.timeout_s, **kwargs
+                )
+            except openai.APIStatusError as exc:
+                status = exc.status_code
+                if status == 400 and response_format is not None and self._refuses_format(exc):
+                    self.structured = STRUCTURED_FALLBACK[self.structured]
+                    continue  # the endpoint refused the response_format: ask again, more plainly
+                if status == 429 or status >= 500 or status in (408, 409):
+                    error = f"HTTP {status}: {_short(exc.message)}"
+                    transport_failures += 1
+                    await self._backoff(transport_failures, _retry_after(exc) if status == 429 else None)
+                    continue
+                error = f"HTTP {status}: {_short(exc.message)}"  # 400/401/403/404...: asking again won't help
+                break
+            except openai.APITimeoutError:
+                error = f"timeout after {self.config.timeout_s:g}s"
+            except openai.APIConnectionError as exc:
+                error = f"connection error: {_short(str(exc.__cause__ or exc))}"
+            except (openai.APIResponseValidationError, ValueError, KeyError, TypeError) as exc:
+                error = f"garbled response: {_short(str(exc))}"
+            else:
+                usage = getattr(response, "usage", None)
+                used_in = int(getattr(usage, "prompt_tokens", 0) or 0)
+                used_out = int(getattr(usage, "completion_tokens", 0) or 0)
+                tokens_in, tokens_out = tokens_in + used_in, tokens_out + used_out
+                self._limiter.correct(estimate, used_in + used_out)
+                choices = getattr(response, "choices", None) or []
+                if not choices or getattr(choices[0], "message", None) is None:
+                    error = "garbled response: no choices"
+                    transport_failures += 1
+                    await self._backoff(transport_failures, None)
+                    continue
+                raw = choices[0].message.content
+                finish = choices[0].finish_reason
+                problem = self._check(raw, finish, request.output)
+                if isinstance(problem, dict) or problem is None:
+                    return self._result(
+                        request, key, "ok", problem, raw, None, attempts, reasks, tokens_in, tokens_out, finish, started
+                    )
+                error = problem
+                if reasks >= self.config.max_reasks:
+                    return self._result(
+                        request,
+                        key,
+                        "invalid",
+                        None,
+                        raw,
+                        error,
+                        attempts,
+                        reasks,
+                        tokens_in,
+                        tokens_out,
+                        finish,
+                        started,
+                    )
+                reasks += 1
+                messages = [
+                    *messages,
+                    {"role": "assistant", "content": raw or ""},
+                    {"role": "user", "content": _reask_message(error)},
+                ]
+                continue
+            transport_failures += 1
+            await self._backoff(transport_failures, None)
+        return self._result(
+            request,
+            key,
+            "failed",
+            None,
+            raw,
+            f"{error} (after {attempts} attempts)",
+            attempts,
+            reasks,
+            tokens_in,
+            tokens_out,
+            finish,
+            started,
+        )
+
+    @staticmethod
+    def _refuses_format(exc: openai.APIStatusError) -> bool:
+        text = str(exc.message).lower()
+        return any(word in text for word in ("response_format", "json_schema", "schema", "grammar"))
+
+    @staticmethod
+    def _check(raw: str | None, finish: str | None, output: type[BaseModel] | None) -> dict | str | None:
+        """None or the parsed answer when fine; otherwise the problem, for a re-ask."""
+        if raw is None or not raw.strip():
+            return "the answer was empty"
+        if output is None:
+            return None if finish != "length" else "the answer was cut off at max_tokens"
+        try:
+            return parse_answer(raw, output).model_dump()
+        except ValueError as exc:
+            cut = " (it was cut off at max_tokens: answer shorter)" if finish == "length" else ""
+            return f"the answer did not validate: {exc}{cut}"
+
+    async def _backoff(self, failures: int, retry_after: float | None) -> None:
+        if failures >= self.config.max_attempts:
+            return
+        self.stats.retries += 1
+        if retry_after is not None:  # the server said when: honour it (within reason)
+            delay = min(retry_after, MAX_RETRY_AFTER_S)
+        else:
+            cap = min(self.config.backoff_max_s, self.config.backoff_s * 2 ** (failures - 1))
+            delay = random.uniform(cap / 2, cap)  # exponential backoff with jitter
+        await asyncio.sleep(delay)
+
+    def _result(
+        self,
+        request: LLMRequest,
+        key: str,
+        status: str,
+        parsed: dict | None,
+        raw: str | None,
+        error: str | None,
+        attempts: int,
+        reasks: int,
+        tokens_in: int,
+        tokens_out: int,
+        finish: str | None,
+        started: float,
+    ) -> LLMResult:
+        return LLMResult(
+            item_id=request.item_id,
+            key=key,
+            status=status,
+            parsed=parsed,
+            raw=raw,
+            error=error,
+            model=self.endpoint.model,
+            prompt_id=request.prompt_id,
+            attempts=attempts,
+            reasks=reasks,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            cost_usd=cost_of(self.config.prices, self.endpoint.model, tokens_in, tokens_out),
+            finish_reason=finish,
+            latency_s=time.monotonic() - started,
+        )
+
+    # -- many items ---------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def session(self):  # noqa: ANN201 - an async context manager
+        self._client = openai.AsyncOpenAI(
+            base_url=self.endpoint.base_url,
+            api_key=self.endpoint.api_key,
+            max_retries=0,
+            timeout=self.config.timeout_s,
+        )
+        self._limiter = RateLimiter(self.config.rpm, self.config.tpm)
+        self._semaphore = asyncio.Semaphore(self.concurrency)
+        try:
+            yield self
+        finally:
+            await self._client.close()
+            self._client = None
+
+    async def run(
+        self,
+        requests: Iterable[LLMRequest],
+        on_result: Callable[[LLMResult], Awaitable[None] | None] | None = None,
+    ) -> GatewayStats:
+        """Answer every request (cache first); `on_result` sees each result as it completes."""
+        requests = list(requests)
+        self.stats.requested += len(requests)
+        async with self.session():
+            pending = {asyncio.ensure_future(self.complete(r)) for r in requests}
+            try:
+                for future in asyncio.as_completed(pending):
+                    result = await future
+                    self.stats.add(result)
+                    if on_result is not None:
+                        maybe = on_result(result)
+                        if asyncio.iscoroutine(maybe):
+                            await maybe
+            finally:
+                for task in pending:
+                    task.cancel()
+        return self.stats
+
+    def run_sync(
+        self, requests: Iterable[LLMRequest], on_result: Callable[[LLMResult], None] | None = None
+    ) -> GatewayStats:
+        return asyncio.run(self.run(requests, on_result))
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _reask_message(problem: str) -> str:
+    return (
+        f"That answer cannot be used: {problem}. Reply again with only the JSON object, exactly in the "
+        "requested format, with every value in its allowed range."
+    )
