@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import httpx
 import openai
 from pydantic import BaseModel
 
@@ -34,6 +35,7 @@ from curators.llm_cache import ResponseCache, cache_key
 from curators.prompting import json_schema_for, parse_answer
 
 MAX_RETRY_AFTER_S = 600.0
+CONNECTIONS_PER_CLIENT = 16
 STRUCTURED_FALLBACK = {"json_schema": "json_object_schema", "json_object_schema": "json_object", "json_object": "none"}
 
 
@@ -203,7 +205,7 @@ class Gateway:
         if self.structured == "auto":
             self.structured = "json_object_schema" if endpoint.local else "json_schema"
         self.stats = GatewayStats()
-        self._client: openai.AsyncOpenAI | None = None
+        self._clients: list[openai.AsyncOpenAI] = []
         self._limiter: RateLimiter | None = None
         self._semaphore: asyncio.Semaphore | None = None
 
@@ -263,7 +265,8 @@ class Gateway:
         return result
 
     async def _ask(self, request: LLMRequest, key: str) -> LLMResult:
-        assert self._client is not None and self._limiter is not None
+        assert self._clients and self._limiter is not None
+        client = self._clients[hash(key) % len(self._clients)]
         messages = list(request.messages)
         max_tokens = request.params.get("max_tokens")
         started = time.monotonic()
@@ -277,14 +280,22 @@ class Gateway:
             await self._limiter.acquire(estimate)
             attempts += 1
             self.stats.http_requests += 1
-            kwargs: dict[str, Any] = dict(request.params)
+            body: dict[str, Any] = {"model": self.endpoint.model, "messages": messages, **request.params}
             response_format = self._response_format(request.output)
             if response_format is not None:
-                kwargs["response_format"] = response_format
+                body["response_format"] = response_format
             try:
-                response = await self._client.chat.completions.create(
-                    model=self.endpoint.model, messages=messages, timeout=self.config.timeout_s, **kwargs
+                # The SDK's low-level post: its typed `create()` walks every message and schema through a
+                # type-driven transform, and builds pydantic models of the answer (together most of the CPU
+                # a request costs at high concurrency). The body here is plain JSON already, and we read the
+                # few fields we need. Auth, errors and timeouts are the SDK's own.
+                response = await client.post(
+                    "/chat/completions",
+                    cast_to=httpx.Response,
+                    body=body,
+                    options={"timeout": self.config.timeout_s},
                 )
+                raw, finish, used_in, used_out = _read_completion(response)
             except openai.APIStatusError as exc:
                 status = exc.status_code
                 if status == 400 and response_format is not None and self._refuses_format(exc):
@@ -301,22 +312,11 @@ class Gateway:
                 error = f"timeout after {self.config.timeout_s:g}s"
             except openai.APIConnectionError as exc:
                 error = f"connection error: {_short(str(exc.__cause__ or exc))}"
-            except (openai.APIResponseValidationError, ValueError, KeyError, TypeError) as exc:
+            except (openai.APIResponseValidationError, ValueError, KeyError, TypeError, IndexError) as exc:
                 error = f"garbled response: {_short(str(exc))}"
             else:
-                usage = getattr(response, "usage", None)
-                used_in = int(getattr(usage, "prompt_tokens", 0) or 0)
-                used_out = int(getattr(usage, "completion_tokens", 0) or 0)
                 tokens_in, tokens_out = tokens_in + used_in, tokens_out + used_out
                 self._limiter.correct(estimate, used_in + used_out)
-                choices = getattr(response, "choices", None) or []
-                if not choices or getattr(choices[0], "message", None) is None:
-                    error = "garbled response: no choices"
-                    transport_failures += 1
-                    await self._backoff(transport_failures, None)
-                    continue
-                raw = choices[0].message.content
-                finish = choices[0].finish_reason
                 problem = self._check(raw, finish, request.output)
                 if isinstance(problem, dict) or problem is None:
                     return self._result(
@@ -428,19 +428,25 @@ class Gateway:
 
     @contextlib.asynccontextmanager
     async def session(self):  # noqa: ANN201 - an async context manager
-        self._client = openai.AsyncOpenAI(
-            base_url=self.endpoint.base_url,
-            api_key=self.endpoint.api_key,
-            max_retries=0,
-            timeout=self.config.timeout_s,
-        )
+        # Several clients split the connections: httpx's pool assigns a request in time that grows with
+        # the connections it holds, which shows at high concurrency.
+        self._clients = [
+            openai.AsyncOpenAI(
+                base_url=self.endpoint.base_url,
+                api_key=self.endpoint.api_key,
+                max_retries=0,
+                timeout=self.config.timeout_s,
+            )
+            for _ in range(max(1, -(-self.concurrency // CONNECTIONS_PER_CLIENT)))
+        ]
         self._limiter = RateLimiter(self.config.rpm, self.config.tpm)
         self._semaphore = asyncio.Semaphore(self.concurrency)
         try:
             yield self
         finally:
-            await self._client.close()
-            self._client = None
+            for client in self._clients:
+                await client.close()
+            self._clients = []
 
     async def run(
         self,
@@ -469,6 +475,22 @@ class Gateway:
         self, requests: Iterable[LLMRequest], on_result: Callable[[LLMResult], None] | None = None
     ) -> GatewayStats:
         return asyncio.run(self.run(requests, on_result))
+
+
+def _read_completion(response: httpx.Response) -> tuple[str | None, str | None, int, int]:
+    """(content, finish_reason, prompt tokens, completion tokens) of a chat completion; ValueError if garbled."""
+    data = response.json()
+    choice = data["choices"][0]
+    message = choice["message"]
+    if not isinstance(message, dict):
+        raise ValueError("no message in the first choice")
+    usage = data.get("usage") or {}
+    return (
+        message.get("content"),
+        choice.get("finish_reason"),
+        int(usage.get("prompt_tokens") or 0),
+        int(usage.get("completion_tokens") or 0),
+    )
 
 
 def _short(text: str, limit: int = 300) -> str:

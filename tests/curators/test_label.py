@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from curators.config import IngestConfig, LLMConfig, SourceSpec
+from curators.ingest import ingest_unit
+from curators.label import LabelConfig, label_sample, select_sample, truncate
+from curators.llm import Endpoint
+from curators.llm_cache import ResponseCache
+from curators.sources import plan_units
+from tests.corpus import prose, write_jsonl
+from tests.fake_llm import FakeLLM
+from warehouse.catalog import query
+from warehouse.runs import open_run
+
+N_DOCS = 40
+
+
+@pytest.fixture
+def corpus_root(tmp_path: Path, data_root: Path) -> Path:
+    path = tmp_path / "docs.jsonl"
+    lines = [json.dumps({"text": prose(i, 60)}).encode() for i in range(N_DOCS)]
+    lines += [json.dumps({"text": prose(0, 60)}).encode()]  # an exact duplicate: never labelled twice
+    write_jsonl(path, lines)
+    config = IngestConfig(sources=[SourceSpec(path=str(path), name="docs")])
+    with open_run(data_root, "ingest", config) as run:
+        for unit in plan_units(config).units:
+            ingest_unit(unit, data_root, run.run_id, config)
+    return data_root
+
+
+def test_the_sample_is_reproducible_and_skips_exact_duplicates(corpus_root: Path) -> None:
+    a = [it.id for it in select_sample(corpus_root, LabelConfig(n=100, seed=1))]
+    b = [it.id for it in select_sample(corpus_root, LabelConfig(n=100, seed=1))]
+    c = [it.id for it in select_sample(corpus_root, LabelConfig(n=100, seed=2))]
+    assert a == b and len(a) == N_DOCS and sorted(a) == sorted(c) and a != c
+
+
+def test_truncation_is_recorded() -> None:
+    text = "line\n" * 1000
+    cut, truncated = truncate(text, max_tokens=100)
+    assert truncated and len(cut) <= 400 and cut.endswith("line")
+    assert truncate("short", 100) == ("short", False)
+
+
+CHILD = """
+import sys
+from pathlib import Path
+from curators.config import LLMConfig
+from curators.label import LabelConfig, label_sample
+from curators.llm import Endpoint
+root, base_url = Path(sys.argv[1]), sys.argv[2]
+label_sample(root, "label-run", LabelConfig(n=100, batch=4), LLMConfig(concurrency=2, backoff_s=0.01),
+             Endpoint(base_url, "fake-model"))
+"""
+
+
+def test_a_killed_label_stage_reruns_only_what_is_missing(corpus_root: Path) -> None:
+    llm = LLMConfig(concurrency=2, backoff_s=0.01)
+    with FakeLLM(latency=0.05) as fake:
+        child = subprocess.Popen([sys.executable, "-c", CHILD, str(corpus_root), fake.base_url])
+        deadline = time.monotonic() + 60
+        while fake.total < N_DOCS // 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        cached_after_kill = len(ResponseCache(corpus_root))
+        calls_before = fake.total
+        assert 0 < cached_after_kill < N_DOCS
+
+        summary = label_sample(corpus_root, "label-run", LabelConfig(n=100, batch=4), llm,
+                               Endpoint(fake.base_url, "fake-model"))
+        new_calls = fake.total - calls_before
+    # Only the answers not yet in the cache were asked for; nothing paid for was asked again.
+    assert new_calls == summary.http_requests == N_DOCS - cached_after_kill
+    assert summary.cache_hits + new_calls == N_DOCS - 4 * summary.batches_skipped
+    assert summary.ok == N_DOCS
+    _, rows = query(corpus_root, "SELECT count(*), count(DISTINCT id) FROM labels_all")
+    assert rows == [(N_DOCS, N_DOCS)]  # no duplicated rows
+    _, rows = query(corpus_root, "SELECT min(score), max(score), bool_and(status = 'ok') FROM labels")
+    assert rows == [(3, 3, True)]
+
+
+def test_failures_stay_failures_with_a_reason(corpus_root: Path) -> None:
+    with FakeLLM() as fake:
+        summary = label_sample(corpus_root, "r", LabelConfig(n=5, batch=2),
+                               LLMConfig(max_attempts=2, backoff_s=0.01), Endpoint(fake.base_url.replace(
+                                   str(fake.port), "1"), "fake-model"))  # nothing listens on port 1
+    assert summary.failed == 5 and summary.ok == 0
+    _, rows = query(corpus_root, "SELECT score, status, error FROM labels")
+    assert all(score is None and status == "failed" and "connection error" in error for score, status, error in rows)

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from curators.config import IngestConfig, LLMConfig, SourceSpec
+from curators.label import LabelConfig
+from curators.local_llm import TEST_MODEL
+from flows.ingest import ingest_flow
+from flows.label import label_flow
+from warehouse.catalog import query
+
+pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.slow]
+
+
+def test_label_flow_with_the_embedded_server_then_a_rerun_pays_nothing(data_root: Path, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CURATE_MODEL_CACHE", str(tmp_path / "models"))
+    ingest_flow(str(data_root), IngestConfig(sources=[SourceSpec(path="python-stdlib")], files_per_unit=2000))
+    llm = LLMConfig(local_model=TEST_MODEL)
+    config = LabelConfig(n=4, max_doc_tokens=256, batch=2)
+
+    first = label_flow(str(data_root), config, llm)
+    assert first.sampled == 4 and first.ok + first.invalid + first.failed == 4
+    assert first.http_requests >= 4 and first.tokens_in > 0
+    _, rows = query(data_root, "SELECT prompt_id, model, count(*) FROM labels GROUP BY ALL")
+    assert rows[0][0].startswith("edu-code@v1:") and rows[0][1] == TEST_MODEL and rows[0][2] == 4
+    _, (row,) = query(data_root, "SELECT sum(tokens_in), sum(tokens_out) FROM labels")
+    assert row == (first.tokens_in, first.tokens_out)  # usage reconciles with the rows
+
+    again = label_flow(str(data_root), config, llm)  # same run, all batches done: no server, no request
+    assert again.run_id == first.run_id and again.http_requests == 0 and again.batches_skipped == 2
+
+    fresh = label_flow(str(data_root), config, llm, fresh=True)  # a new run: answered from the cache
+    assert fresh.run_id != first.run_id and fresh.http_requests == 0 and fresh.cache_hits == 4
+    _, rows = query(data_root, "SELECT count(*) FROM labels WHERE cached")
+    assert rows == [(4,)]
