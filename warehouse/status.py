@@ -22,6 +22,7 @@ class Status:
     runs: list[dict[str, Any]] = field(default_factory=list)  # newest first
     rejects_by_reason: list[tuple[str, str, int]] = field(default_factory=list)  # (source, reason, n)
     sources: list[tuple[str, int, int, int]] = field(default_factory=list)  # (source, docs, chars, rejects)
+    labels: list[tuple[str, str, int | None, int]] = field(default_factory=list)  # (model, status, score, n)
     locked: bool = False
 
 
@@ -58,5 +59,8 @@ def read_status(root: Path, max_runs: int = 10) -> Status:
             FULL OUTER JOIN (SELECT source, count(*) AS n FROM rejects GROUP BY source) r USING (source)
             ORDER BY source
             """
+        ).fetchall()
+        status.labels = con.execute(
+            "SELECT model, status, score, count(*) FROM labels GROUP BY ALL ORDER BY 1, 2, 3"
         ).fetchall()
     return status

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from curators.config import IngestConfig, LLMConfig, SourceSpec
+from curators.config import IngestConfig, LabelConfig, LLMConfig, SourceSpec
 from curators.ingest import ingest_unit
-from curators.label import LabelConfig, label_sample, select_sample, truncate
+from curators.label import label_sample, select_sample, truncate
 from curators.llm import Endpoint
 from curators.llm_cache import ResponseCache
 from curators.sources import plan_units
@@ -53,8 +53,8 @@ def test_truncation_is_recorded() -> None:
 CHILD = """
 import sys
 from pathlib import Path
-from curators.config import LLMConfig
-from curators.label import LabelConfig, label_sample
+from curators.config import LabelConfig, LLMConfig
+from curators.label import label_sample
 from curators.llm import Endpoint
 root, base_url = Path(sys.argv[1]), sys.argv[2]
 label_sample(root, "label-run", LabelConfig(n=100, batch=4), LLMConfig(concurrency=2, backoff_s=0.01),
@@ -75,8 +75,9 @@ def test_a_killed_label_stage_reruns_only_what_is_missing(corpus_root: Path) -> 
         calls_before = fake.total
         assert 0 < cached_after_kill < N_DOCS
 
-        summary = label_sample(corpus_root, "label-run", LabelConfig(n=100, batch=4), llm,
-                               Endpoint(fake.base_url, "fake-model"))
+        summary = label_sample(
+            corpus_root, "label-run", LabelConfig(n=100, batch=4), llm, Endpoint(fake.base_url, "fake-model")
+        )
         new_calls = fake.total - calls_before
     # Only the answers not yet in the cache were asked for; nothing paid for was asked again.
     assert new_calls == summary.http_requests == N_DOCS - cached_after_kill
@@ -90,9 +91,13 @@ def test_a_killed_label_stage_reruns_only_what_is_missing(corpus_root: Path) -> 
 
 def test_failures_stay_failures_with_a_reason(corpus_root: Path) -> None:
     with FakeLLM() as fake:
-        summary = label_sample(corpus_root, "r", LabelConfig(n=5, batch=2),
-                               LLMConfig(max_attempts=2, backoff_s=0.01), Endpoint(fake.base_url.replace(
-                                   str(fake.port), "1"), "fake-model"))  # nothing listens on port 1
+        summary = label_sample(
+            corpus_root,
+            "r",
+            LabelConfig(n=5, batch=2),
+            LLMConfig(max_attempts=2, backoff_s=0.01),
+            Endpoint(fake.base_url.replace(str(fake.port), "1"), "fake-model"),
+        )  # nothing listens on port 1
     assert summary.failed == 5 and summary.ok == 0
     _, rows = query(corpus_root, "SELECT score, status, error FROM labels")
     assert all(score is None and status == "failed" and "connection error" in error for score, status, error in rows)

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from curators import local_llm
-from curators.config import LLMConfig
+from curators.config import LabelConfig, LLMConfig
 from curators.errors import CurateError
-from curators.label import LabelConfig, LabelItem, build_request
+from curators.label import LabelItem, build_request
 from curators.llm import Endpoint, Gateway
 from curators.llm_cache import ResponseCache
 from curators.local_llm import MODELS, TEST_MODEL, PackagedModel, resolve_model, running_server
@@ -39,13 +39,15 @@ def fake_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunks: list[byt
     return parts
 
 
-def test_split_models_are_assembled_and_verified(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 model_cache: Path) -> None:
+def test_split_models_are_assembled_and_verified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_cache: Path
+) -> None:
     chunks = [b"GGUF" + os.urandom(1000), os.urandom(777), os.urandom(5)]
     parts = fake_parts(tmp_path, monkeypatch, chunks)
     whole = b"".join(chunks)
-    good = PackagedModel("fake", "a fake", ("fake-model-part1",), tuple(parts), hashlib.sha256(whole).hexdigest(),
-                         len(whole))
+    good = PackagedModel(
+        "fake", "a fake", ("fake-model-part1",), tuple(parts), hashlib.sha256(whole).hexdigest(), len(whole)
+    )
     monkeypatch.setitem(MODELS, "fake", good)
     path = resolve_model("fake")
     assert path.read_bytes() == whole and path.parent == model_cache

@@ -42,22 +42,28 @@ def test_schema_turns_integer_ranges_into_enums_for_grammars() -> None:
     assert schema["required"] == ["reason", "score"]
 
 
-@pytest.mark.parametrize("text", [
-    '{"reason": "ok", "score": 4}',
-    'Sure! ```json\n{"reason": "ok", "score": 4}\n```',
-    'My verdict: {"reason": "ok", "score": 4} -- hope that helps',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"reason": "ok", "score": 4}',
+        'Sure! ```json\n{"reason": "ok", "score": 4}\n```',
+        'My verdict: {"reason": "ok", "score": 4} -- hope that helps',
+    ],
+)
 def test_answers_are_found_in_chatter_and_fences(text: str) -> None:
     assert parse_answer(text, EduScore).score == 4
 
 
-@pytest.mark.parametrize("text,problem", [
-    ('{"reason": "great", "score": 10}', "less than or equal to 5"),
-    ('{"reason": "great", "score": 10346}', "less than or equal to 5"),
-    ('{"reason": "meh", "score": -1}', "greater than or equal to 0"),
-    ('{"reason": "no score"}', "score"),
-    ("Educational score: 3", "no JSON object"),
-])
+@pytest.mark.parametrize(
+    "text,problem",
+    [
+        ('{"reason": "great", "score": 10}', "less than or equal to 5"),
+        ('{"reason": "great", "score": 10346}', "less than or equal to 5"),
+        ('{"reason": "meh", "score": -1}', "greater than or equal to 0"),
+        ('{"reason": "no score"}', "score"),
+        ("Educational score: 3", "no JSON object"),
+    ],
+)
 def test_invalid_answers_say_why(text: str, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         parse_answer(text, EduScore)

@@ -151,8 +151,12 @@ def test_a_locked_warehouse_refuses_a_second_writer(tmp_path: Path, capsys: pyte
 
 @pytest.mark.slow
 def test_curate_run_end_to_end_on_the_python_stdlib(tmp_path: Path) -> None:
-    """The main command, as a user runs it: real Prefect (its own ephemeral API), real DuckDB."""
-    env = {**os.environ, "CURATE_DATA": str(tmp_path / "data")}
+    """The main command, as a user runs it: real Prefect (its own ephemeral API), real DuckDB, the real
+    embedded llama.cpp server (with the small test model, set in curate.yaml)."""
+    (tmp_path / "curate.yaml").write_text(
+        "llm:\n  local_model: smollm2-135m-instruct-q4_1\nrun:\n  label_n: 3\n  label_max_doc_tokens: 256\n"
+    )
+    env = {**os.environ, "CURATE_DATA": str(tmp_path / "data"), "CURATE_MODEL_CACHE": str(tmp_path / "models")}
     done = subprocess.run([*CURATE, "run"], capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "seen" in done.stdout and "python-stdlib" in done.stdout
@@ -177,3 +181,57 @@ def test_curate_run_end_to_end_on_the_python_stdlib(tmp_path: Path) -> None:
     run_counts = json.loads(list(csv.reader(io.StringIO(counts.stdout)))[1][0])
     assert run_counts["seen"] == run_counts["ingested"] + run_counts["rejected"]
     assert run_counts["ingested"] == row["n"]
+    labels = subprocess.run(
+        [*CURATE, "sql", "SELECT count(*) AS n, count(DISTINCT id) AS ids FROM labels", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert json.loads(labels.stdout) == {"n": 3, "ids": 3}
+    assert "labeller" in done.stdout  # the status summary shows the labels
+
+
+def test_prompts_list_show_and_render(small_warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prompts", "list"]) == 0
+    text = capsys.readouterr().out
+    assert "edu@v1:" in text and "edu-code@v1:" in text and "EduScore" in text
+    assert main(["prompts", "show", "edu"]) == 0
+    assert "Add 1 point" in capsys.readouterr().out
+    from warehouse.catalog import query
+
+    doc_id = query(small_warehouse, "SELECT id FROM docs ORDER BY locator LIMIT 1")[1][0][0]
+    assert main(["-d", str(small_warehouse), "prompts", "render", "edu", "--doc", doc_id]) == 0
+    rendered = capsys.readouterr().out
+    assert "--- system ---" in rendered and "--- user ---" in rendered and "Lesson 0." in rendered
+    assert main(["-d", str(small_warehouse), "prompts", "render", "edu", "--doc", "nope"]) == 1
+    assert "no document with id" in capsys.readouterr().err
+
+
+def test_llm_models_and_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["llm", "models"]) == 0
+    text = capsys.readouterr().out
+    assert "qwen2.5-coder-1.5b-instruct-q4_k_m" in text and "(default)" in text and "smollm2" in text
+    assert main(["-d", str(tmp_path), "llm", "status"]) == 0
+    assert "no embedded server running" in capsys.readouterr().out
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_label_against_a_configured_endpoint_keeps_the_key_secret(
+    small_warehouse: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fake_llm import FakeLLM
+
+    secret = "sk-test-very-secret-123"
+    with FakeLLM() as fake:
+        monkeypatch.setenv("CURATE_LLM_BASE_URL", fake.base_url)
+        monkeypatch.setenv("CURATE_LLM_MODEL", "fake-model")
+        monkeypatch.setenv("CURATE_LLM_API_KEY", secret)
+        assert main(["-d", str(small_warehouse), "label", "--n", "3"]) == 0
+    out = capsys.readouterr()
+    assert "ok 3" in out.out and secret not in out.out + out.err
+    assert fake.auth == {f"Bearer {secret}"}  # the key was used...
+    for path in small_warehouse.rglob("*"):  # ...and written nowhere
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path

@@ -4,8 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from curators.config import IngestConfig, LLMConfig, SourceSpec
-from curators.label import LabelConfig
+from curators.config import IngestConfig, LabelConfig, LLMConfig, SourceSpec
 from curators.local_llm import TEST_MODEL
 from flows.ingest import ingest_flow
 from flows.label import label_flow
@@ -14,8 +13,9 @@ from warehouse.catalog import query
 pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.slow]
 
 
-def test_label_flow_with_the_embedded_server_then_a_rerun_pays_nothing(data_root: Path, tmp_path: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_label_flow_with_the_embedded_server_then_a_rerun_pays_nothing(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CURATE_MODEL_CACHE", str(tmp_path / "models"))
     ingest_flow(str(data_root), IngestConfig(sources=[SourceSpec(path="python-stdlib")], files_per_unit=2000))
     llm = LLMConfig(local_model=TEST_MODEL)
