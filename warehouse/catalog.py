@@ -87,6 +87,36 @@ def connect(root: Path, read_only: bool = True, timeout: float = 10.0) -> duckdb
             time.sleep(0.1)
 
 
+LLM_RESPONSE_COLUMNS = {
+    "key": "VARCHAR",
+    "item_id": "VARCHAR",
+    "status": "VARCHAR",
+    "raw": "VARCHAR",
+    "error": "VARCHAR",
+    "model": "VARCHAR",
+    "prompt_id": "VARCHAR",
+    "attempts": "BIGINT",
+    "reasks": "BIGINT",
+    "tokens_in": "BIGINT",
+    "tokens_out": "BIGINT",
+    "cost_usd": "DOUBLE",
+    "finish_reason": "VARCHAR",
+    "created": "VARCHAR",
+}
+
+
+def _llm_responses_sql(root: Path) -> str:
+    """The response cache's journals (curators.llm_cache), as a table; a torn last line is skipped."""
+    journals = sorted((Path(root) / "llm_cache").glob("*.jsonl"))
+    if not journals:
+        return "SELECT " + ", ".join(f"NULL::{t} AS {c}" for c, t in LLM_RESPONSE_COLUMNS.items()) + " WHERE false"
+    columns = "{" + ", ".join(f"'{c}': '{t}'" for c, t in LLM_RESPONSE_COLUMNS.items()) + "}"
+    return (
+        f"SELECT * FROM read_json({_sql_list(journals)}, format = 'newline_delimited', "
+        f"columns = {columns}, ignore_errors = true)"
+    )
+
+
 def refresh_views(root: Path) -> dict[str, int]:
     """(Re)create every view from the done shards. Returns the number of shards per table."""
     shard_counts: dict[str, int] = {}
@@ -101,6 +131,7 @@ def refresh_views(root: Path) -> dict[str, int]:
         )
     for view, sql in DERIVED_VIEWS.items():
         statements.append(f"CREATE OR REPLACE VIEW {view} AS {sql}")
+    statements.append(f"CREATE OR REPLACE VIEW llm_responses AS {_llm_responses_sql(root)}")
     with connect(root, read_only=False) as con:
         con.execute("BEGIN TRANSACTION")
         for statement in statements:

@@ -87,6 +87,9 @@ def test_a_killed_label_stage_reruns_only_what_is_missing(corpus_root: Path) -> 
     assert rows == [(N_DOCS, N_DOCS)]  # no duplicated rows
     _, rows = query(corpus_root, "SELECT min(score), max(score), bool_and(status = 'ok') FROM labels")
     assert rows == [(3, 3, True)]
+    # The response cache is queryable too: one paid answer per document.
+    _, rows = query(corpus_root, "SELECT count(*), count(DISTINCT key), sum(tokens_in) FROM llm_responses")
+    assert rows == [(N_DOCS, N_DOCS, 50 * N_DOCS)]
 
 
 def test_failures_stay_failures_with_a_reason(corpus_root: Path) -> None:
