@@ -147,6 +147,26 @@ class LabelConfig(StrictModel):
     batch: int = Field(default=16, gt=0, description="Documents per labels shard.")
 
 
+class EmbedConfig(StrictModel):
+    """Sentence embeddings (used by training, scoring and, later, semantic dedup)."""
+
+    model: str = Field(default="all-minilm-l6-v2", description="Packaged model name or a local model folder.")
+    max_seq_length: int = Field(default=256, gt=0, le=8192, description="Tokens read per document.")
+    batch_size: int = Field(default=32, gt=0)
+
+
+class FilterConfig(StrictModel):
+    """The educational-value filter: a random forest over embeddings, trained on the labels."""
+
+    prompt: str | None = Field(default=None, description="Train on labels of this prompt id prefix (default: all).")
+    threshold: int = Field(default=3, ge=1, le=5, description="keep = predicted score >= threshold.")
+    kind: Literal["regressor", "classifier"] = Field(default="regressor", description="Random forest kind.")
+    n_estimators: int = Field(default=300, gt=0)
+    min_labels: int = Field(default=20, gt=0, description="Refuse to train with fewer ok labels.")
+    test_size: float = Field(default=0.25, gt=0, lt=1, description="Held-out share for evaluation.")
+    seed: int = 0
+
+
 class RunConfig(StrictModel):
     """`curate run`, the main job: which stages run, and how big they are."""
 
@@ -166,6 +186,8 @@ class CurateConfig(StrictModel):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
     label: LabelConfig = Field(default_factory=LabelConfig)
+    embed: EmbedConfig = Field(default_factory=EmbedConfig)
+    filter: FilterConfig = Field(default_factory=FilterConfig)
     run: RunConfig = Field(default_factory=RunConfig)
 
     def masked(self) -> dict[str, Any]:

@@ -362,6 +362,86 @@ def label(
     _run_label(config, config.label, c.verbose, fresh, wait)
 
 
+@app.command()
+def train(
+    ctx: typer.Context,
+    kind: str | None = typer.Option(None, "--kind", help="regressor (default) or classifier."),
+    threshold: int | None = typer.Option(None, "--threshold", help="keep = predicted score >= this (default 3)."),
+    prompt: str | None = typer.Option(None, "--prompt", help="Train on labels of this prompt id prefix only."),
+    wait: float | None = typer.Option(None, "--wait", help="Seconds to wait for another writer (-1: forever)."),
+) -> None:
+    """Train the educational-value filter: a random forest over sentence embeddings of the labelled
+    documents. Prints held-out metrics beside a majority-class baseline."""
+    c = _ctx(ctx)
+    given = {"kind": kind, "threshold": threshold, "prompt": prompt}
+    config = c.config({"filter": {k: v for k, v in given.items() if v is not None}})
+    _prepare_flow_environment(config, c.verbose)
+    root = config.settings.data_root.resolve()
+    from warehouse.lock import writer_lock
+
+    with writer_lock(root, wait=wait, command="curate train"):
+        from flows.train import train_flow
+
+        card = train_flow(str(root), config.filter, config.embed, wait=wait)
+    _print_filter_card(card)
+
+
+def _print_filter_card(card: dict[str, Any]) -> None:
+    metrics = card["metrics"]
+    out.print(
+        f"[bold]filter[/] {card['filter_id']} ({card['kind']}, {card['n_labels']} labels, "
+        f"{metrics['evaluation']}, threshold {card['threshold']}, embedder {card['embedder']})"
+    )
+    table = Table("", "precision", "recall", "F1", "macro-F1", "MAE")
+    for name, key in (("filter", "filter"), ("majority baseline", "majority_baseline")):
+        m = metrics[key]
+        table.add_row(
+            name,
+            f"{m['precision']:.3f}",
+            f"{m['recall']:.3f}",
+            f"{m['f1']:.3f}",
+            f"{m['macro_f1']:.3f}",
+            f"{m['mae']:.2f}",
+        )
+    out.print(table)
+    out.print("label counts (score: n): " + ", ".join(f"{k}: {v}" for k, v in card["label_counts"].items()))
+
+
+@app.command()
+def score(
+    ctx: typer.Context,
+    filter_id: str | None = typer.Option(None, "--filter", help="Filter id (default: the newest)."),
+    runner: str = typer.Option("local", "--runner", help="local (threads) or dask."),
+    dask_address: str | None = typer.Option(
+        None,
+        "--dask-address",
+        help="tcp://host:port of a Dask scheduler (default: a LocalCluster, a process per core).",
+    ),
+    wait: float | None = typer.Option(None, "--wait", help="Seconds to wait for another writer (-1: forever)."),
+) -> None:
+    """Score every document with the filter, shard by shard (resumable): writes `embeddings` and `scores`;
+    the view `curated` holds the documents kept."""
+    if runner not in ("local", "dask"):
+        raise CurateError(f"unknown runner {runner!r}", hint="use --runner local or --runner dask")
+    c = _ctx(ctx)
+    config = c.config()
+    _prepare_flow_environment(config, c.verbose)
+    root = config.settings.data_root.resolve()
+    from warehouse.lock import writer_lock
+
+    with writer_lock(root, wait=wait, command="curate score"):
+        from flows.score import score_flow, task_runner
+
+        started = time.monotonic()
+        flow = score_flow.with_options(task_runner=task_runner(runner, dask_address))
+        summary = flow(str(root), config.embed, filter_id=filter_id, wait=wait)
+    out.print(
+        f"[bold]score[/] {summary.docs:,} documents in {summary.shards} shards with {summary.filter_id}: "
+        f"kept {summary.kept:,} ({summary.kept / max(1, summary.docs):.1%}) in "
+        f'{time.monotonic() - started:.1f}s — see `curate sql "SELECT * FROM curated"`'
+    )
+
+
 llm_app = typer.Typer(help="The embedded LLM endpoint (llama.cpp's OpenAI-compatible server).", no_args_is_help=True)
 app.add_typer(llm_app, name="llm")
 

@@ -45,6 +45,16 @@ DERIVED_VIEWS: dict[str, str] = {
             SELECT l.*, row_number() OVER (PARTITION BY l.id, l.prompt_id, l.model ORDER BY l.run_id DESC) AS r_
             FROM labels_all l) WHERE r_ = 1
     """,
+    "embeddings": "SELECT * FROM embeddings_all",
+    "filters": "SELECT * FROM filters_all",
+    # Scores of the newest filter that scored anything; `curated` = current documents it keeps.
+    "scores": """
+        SELECT s.* FROM scores_all s
+        WHERE s.filter_id = (SELECT f.filter_id FROM filters_all f SEMI JOIN scores_all x USING (filter_id)
+                             ORDER BY f.created DESC LIMIT 1)
+        QUALIFY row_number() OVER (PARTITION BY s.id ORDER BY s.run_id DESC) = 1
+    """,
+    "curated": "SELECT d.*, s.score, s.proba FROM docs d JOIN scores s USING (id) WHERE s.keep",
 }
 
 

@@ -68,11 +68,52 @@ LABELS = pa.schema(
     ]
 )
 
+EMBEDDINGS = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("model", pa.string(), nullable=False),  # embedder name @ max sequence length
+        pa.field("vector", pa.list_(pa.float32()), nullable=False),  # L2-normalised
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
+FILTERS = pa.schema(
+    [
+        pa.field("filter_id", pa.string(), nullable=False),
+        pa.field("path", pa.string(), nullable=False),  # folder with filter.skops + card.json
+        pa.field("kind", pa.string()),
+        pa.field("embedder", pa.string()),
+        pa.field("prompt_ids", pa.string()),  # JSON list
+        pa.field("labellers", pa.string()),  # JSON list of labeller models
+        pa.field("n_labels", pa.int64()),
+        pa.field("threshold", pa.int8()),
+        pa.field("f1", pa.float64()),  # held-out binary F1 at the threshold
+        pa.field("baseline_f1", pa.float64()),
+        pa.field("metrics", pa.string()),  # JSON
+        pa.field("created", pa.timestamp("us", tz="UTC")),
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
+SCORES = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("filter_id", pa.string(), nullable=False),
+        pa.field("score", pa.float32(), nullable=False),  # predicted educational value, 0-5
+        pa.field("proba", pa.float32(), nullable=False),  # P(score >= threshold)
+        pa.field("keep", pa.bool_(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "docs": DOCS,
     "rejects": REJECTS,
     "runs": RUNS,
     "labels": LABELS,
+    "embeddings": EMBEDDINGS,
+    "filters": FILTERS,
+    "scores": SCORES,
 }
 
 

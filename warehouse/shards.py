@@ -205,7 +205,7 @@ class CheckpointWriter:
         # Anything at or after the first incomplete checkpoint is stale: remove it.
         for table in self.schemas:
             for shard in self._unit_shards(table):
-                seq = int(shard.name[len("part-00000-") :].split(".")[0])
+                seq = int(shard.name.split(".")[0].rsplit("-", 1)[1])
                 if seq >= point.seq:
                     remove_shard(shard)
         self.seq = point.seq
@@ -230,6 +230,12 @@ class CheckpointWriter:
     def flush(self, cursor: int, final: bool = False) -> None:
         """Write a checkpoint: every table's buffered rows, then their markers."""
         tables = {t: pa.Table.from_pydict(self._columns[t], schema=self.schemas[t]) for t in self.schemas}
+        self.flush_tables(tables, cursor, final)
+        self._reset_buffers()
+
+    def flush_tables(self, tables: dict[str, pa.Table], cursor: int, final: bool = False) -> None:
+        """Write a checkpoint from ready Arrow tables, one per table of this writer."""
+        assert set(tables) == set(self.schemas), f"a checkpoint writes every table: {list(self.schemas)}"
         for table_name, table in tables.items():
             write_shard(
                 self._shard(table_name, self.seq),
@@ -244,4 +250,3 @@ class CheckpointWriter:
             )
             self.rows_written[table_name] += table.num_rows
         self.seq += 1
-        self._reset_buffers()
