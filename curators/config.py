@@ -141,7 +141,16 @@ class LabelConfig(StrictModel):
     """The labelling stage: which documents, which prompt, how much of each document."""
 
     n: int = Field(default=200, gt=0, description="Documents to label.")
-    seed: int = Field(default=0, description="Seed of the sample order.")
+    strategy: Literal["diverse", "random"] = Field(
+        default="diverse", description="diverse: per source, k-means spread + random fill; random: seeded order."
+    )
+    more: int = Field(
+        default=0,
+        ge=0,
+        description="Top-up round: label this many documents the newest filter is "
+        "least sure about (instead of a new sample).",
+    )
+    seed: int = Field(default=0, description="Seed of the sample.")
     prompt: str | None = Field(default=None, description="task[@version]; default: edu-code for code, edu for prose.")
     max_doc_tokens: int = Field(default=1024, gt=0, description="Documents are cut to this many tokens (~4 chars).")
     batch: int = Field(default=16, gt=0, description="Documents per labels shard.")

@@ -18,15 +18,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import BaseModel
 
-from curators.config import LabelConfig, LLMConfig
+from curators.config import EmbedConfig, LabelConfig, LLMConfig
+from curators.errors import CurateError
 from curators.llm import Endpoint, Gateway, GatewayStats, LLMRequest, LLMResult
 from curators.llm_cache import ResponseCache
 from curators.prompting import Prompt, load_prompt
+from curators.sampling import Choice, choose, choose_uncertain
 from warehouse.catalog import query, refresh_views
-from warehouse.schemas import LABELS
-from warehouse.shards import CheckpointWriter
+from warehouse.schemas import LABEL_SAMPLE, LABELS
+from warehouse.shards import CheckpointWriter, is_done, run_dir, shard_name, write_shard
 
 CHARS_PER_TOKEN = 4  # budget arithmetic; a document's real token count varies by tokenizer
 
@@ -38,20 +42,60 @@ class LabelItem:
     language: str | None  # programming language of a code document, else None
 
 
-def select_sample(root: Path, config: LabelConfig) -> list[LabelItem]:
-    """`n` documents with distinct normalised text, in a seeded, reproducible order."""
+def _stored_sample(root: Path, run_id: str) -> list[str] | None:
+    shard = run_dir(root, "label_sample", run_id) / shard_name(0, 0)
+    if not is_done(shard):
+        return None
+    return pq.read_table(shard, columns=["id"]).column("id").to_pylist() if shard.exists() else []
+
+
+def _draw_sample(root: Path, config: LabelConfig, embed: EmbedConfig) -> list[Choice]:
+    if not config.more:
+        return choose(root, config.n, config.strategy, config.seed, embed)
+    from curators.embed import get_embedder
+    from curators.quality import load_filter
+
+    _, rows = query(root, "SELECT path FROM filters ORDER BY created DESC LIMIT 1")
+    if not rows:
+        raise CurateError("a top-up round needs a filter", hint="train one first: `curate train`")
+    flt = load_filter(Path(rows[0][0]))
+    model_id = get_embedder(embed).model_id
+    if flt.card["embedder"] != model_id:
+        raise CurateError(
+            f"the newest filter was trained on {flt.card['embedder']} embeddings, not {model_id}",
+            hint="set `embed:` in curate.yaml as it was for training",
+        )
+    return choose_uncertain(root, config.more, config.seed, flt.predict, embed)
+
+
+def sample_for_run(root: Path, run_id: str, config: LabelConfig, embed: EmbedConfig | None) -> list[LabelItem]:
+    """The documents of this label run: drawn once and stored in `label_sample`, then read back on resume."""
+    ids = _stored_sample(root, run_id)
+    if ids is None:
+        choices = _draw_sample(root, config, embed or EmbedConfig())
+        strategy = "uncertain" if config.more else config.strategy
+        table = pa.Table.from_pylist(
+            [
+                {
+                    "id": c.id,
+                    "source": c.source,
+                    "reason": c.reason,
+                    "cluster": c.cluster,
+                    "proba": c.proba,
+                    "strategy": strategy,
+                    "run_id": run_id,
+                }
+                for c in choices
+            ],
+            schema=LABEL_SAMPLE,
+        )
+        write_shard(run_dir(root, "label_sample", run_id) / shard_name(0, 0), table, table="label_sample")
+        ids = [c.id for c in choices]
     _, rows = query(
-        root,
-        """
-        SELECT id, text, json_extract_string(meta, '$.language') AS language
-        FROM docs
-        QUALIFY row_number() OVER (PARTITION BY text_hash ORDER BY id) = 1
-        ORDER BY sha256(id || ?::VARCHAR)
-        LIMIT ?
-        """,
-        [str(config.seed), config.n],
+        root, "SELECT id, text, json_extract_string(meta, '$.language') FROM docs WHERE id IN (SELECT unnest(?))", [ids]
     )
-    return [LabelItem(id=r[0], text=r[1], language=r[2]) for r in rows]
+    found = {r[0]: LabelItem(id=r[0], text=r[1], language=r[2]) for r in rows}
+    return [found[i] for i in ids if i in found]
 
 
 def truncate(text: str, max_tokens: int) -> tuple[str, bool]:
@@ -128,9 +172,9 @@ class Batch:
     done: bool
 
 
-def plan_batches(root: Path, run_id: str, config: LabelConfig, model: str) -> list[Batch]:
+def plan_batches(root: Path, run_id: str, config: LabelConfig, model: str, embed: EmbedConfig) -> list[Batch]:
     """The sample cut into batches, each knowing whether an earlier call already wrote it."""
-    items = select_sample(root, config)
+    items = sample_for_run(root, run_id, config, embed)
     base = json.dumps({"model": model, "config": config.model_dump()}, sort_keys=True)
     batches = []
     for index, start in enumerate(range(0, len(items), config.batch)):
@@ -150,8 +194,9 @@ def label_sample(
     llm: LLMConfig,
     endpoint: Endpoint,
     on_result: Callable[[LLMResult, GatewayStats], None] | None = None,
+    embed: EmbedConfig | None = None,
 ) -> LabelSummary:
-    batches = plan_batches(root, run_id, config, endpoint.model)
+    batches = plan_batches(root, run_id, config, endpoint.model, embed or EmbedConfig())
     todo = [b for b in batches if not b.done]
     requests: list[LLMRequest] = []
     sent: dict[str, tuple[Batch, bool, int]] = {}  # doc id -> (batch, truncated, chars sent)

@@ -308,6 +308,7 @@ def _run_label(config: CurateConfig, label: Any, verbose: bool, fresh: bool, wai
                     str(root),
                     label,
                     config.llm,
+                    config.embed,
                     base_url=config.settings.llm_base_url,
                     model=config.settings.llm_model,
                     fresh=fresh,
@@ -333,7 +334,13 @@ def _run_label(config: CurateConfig, label: Any, verbose: bool, fresh: bool, wai
 def label(
     ctx: typer.Context,
     n: int | None = typer.Option(None, "--n", help="Documents to label (default: label.n in the config, 200)."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed of the sample order."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the sample."),
+    strategy: str | None = typer.Option(
+        None, "--strategy", help="diverse (default: per source, k-means spread + random fill) or random."
+    ),
+    more: int | None = typer.Option(
+        None, "--more", help="Top-up round: label N documents the newest filter is least sure about."
+    ),
     prompt: str | None = typer.Option(
         None, "--prompt", help="task[@version] (default: edu-code for code, edu for prose)."
     ),
@@ -354,7 +361,14 @@ def label(
     llama.cpp server. Answers are cached in the warehouse: a rerun pays for nothing twice.
     """
     c = _ctx(ctx)
-    given = {"n": n, "seed": seed, "prompt": prompt, "max_doc_tokens": max_doc_tokens}
+    given = {
+        "n": n,
+        "seed": seed,
+        "prompt": prompt,
+        "max_doc_tokens": max_doc_tokens,
+        "strategy": strategy,
+        "more": more,
+    }
     overrides: dict[str, Any] = {"label": {k: v for k, v in given.items() if v is not None}}
     if local_model:
         overrides["llm"] = {"local_model": local_model}

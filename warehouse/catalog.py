@@ -45,6 +45,7 @@ DERIVED_VIEWS: dict[str, str] = {
             SELECT l.*, row_number() OVER (PARTITION BY l.id, l.prompt_id, l.model ORDER BY l.run_id DESC) AS r_
             FROM labels_all l) WHERE r_ = 1
     """,
+    "label_sample": "SELECT * FROM label_sample_all",
     "embeddings": "SELECT * FROM embeddings_all",
     "filters": "SELECT * FROM filters_all",
     # Scores of the newest filter that scored anything; `curated` = current documents it keeps.

@@ -106,11 +106,24 @@ SCORES = pa.schema(
     ]
 )
 
+LABEL_SAMPLE = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("source", pa.string()),
+        pa.field("reason", pa.string(), nullable=False),  # centroid | random-fill | random | uncertain | all
+        pa.field("cluster", pa.int32()),
+        pa.field("proba", pa.float32()),  # uncertain: P(educational) under the filter when chosen
+        pa.field("strategy", pa.string(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "docs": DOCS,
     "rejects": REJECTS,
     "runs": RUNS,
     "labels": LABELS,
+    "label_sample": LABEL_SAMPLE,
     "embeddings": EMBEDDINGS,
     "filters": FILTERS,
     "scores": SCORES,

@@ -11,7 +11,7 @@ import pytest
 
 from curators.config import IngestConfig, LabelConfig, LLMConfig, SourceSpec
 from curators.ingest import ingest_unit
-from curators.label import label_sample, select_sample, truncate
+from curators.label import label_sample, sample_for_run, truncate
 from curators.llm import Endpoint
 from curators.llm_cache import ResponseCache
 from curators.sources import plan_units
@@ -36,11 +36,14 @@ def corpus_root(tmp_path: Path, data_root: Path) -> Path:
     return data_root
 
 
-def test_the_sample_is_reproducible_and_skips_exact_duplicates(corpus_root: Path) -> None:
-    a = [it.id for it in select_sample(corpus_root, LabelConfig(n=100, seed=1))]
-    b = [it.id for it in select_sample(corpus_root, LabelConfig(n=100, seed=1))]
-    c = [it.id for it in select_sample(corpus_root, LabelConfig(n=100, seed=2))]
-    assert a == b and len(a) == N_DOCS and sorted(a) == sorted(c) and a != c
+def test_the_sample_skips_exact_duplicates_and_is_stored_for_resume(corpus_root: Path) -> None:
+    config = LabelConfig(n=100, strategy="random", seed=1)
+    first = [it.id for it in sample_for_run(corpus_root, "r1", config, None)]
+    assert len(first) == len(set(first)) == N_DOCS  # the duplicate text is not chosen twice
+    again = [it.id for it in sample_for_run(corpus_root, "r1", config.model_copy(update={"seed": 7}), None)]
+    assert again == first  # read back from label_sample, not drawn again
+    other = [it.id for it in sample_for_run(corpus_root, "r2", config.model_copy(update={"seed": 2}), None)]
+    assert sorted(other) == sorted(first) and other != first
 
 
 def test_truncation_is_recorded() -> None:
