@@ -53,7 +53,7 @@ def main() -> None:
     build_labelled_warehouse(root, base)
     card = train_and_register(root, "bench-train", FilterConfig(n_estimators=300), EmbedConfig())
     flt = load_filter(root / "filters" / card["filter_id"])
-    ingest = IngestConfig(sources=[SourceSpec(path="python-stdlib")], shard_rows=100)
+    ingest = IngestConfig(sources=[SourceSpec(path="python-stdlib")])  # default shards (a unit of 400 files)
     with open_run(root, "ingest", ingest) as run:
         for unit in plan_units(ingest).units:
             ingest_unit(unit, root, run.run_id, ingest)

@@ -398,6 +398,16 @@ def train(
 
         card = train_flow(str(root), config.filter, config.embed, wait=wait)
     _print_filter_card(card)
+    from warehouse.catalog import query as run_query
+
+    _, rows = run_query(
+        root, "SELECT filter_id, kind, n_labels, f1, baseline_f1, created FROM filters ORDER BY created"
+    )
+    if len(rows) > 1:  # label rounds: how the held-out F1 moves as labels are added
+        history = Table("filter", "kind", "labels", "held-out F1", "baseline F1", "trained")
+        for fid, kind_, n_labels, f1, base_f1, created in rows:
+            history.add_row(fid, kind_, str(n_labels), f"{f1:.3f}", f"{base_f1:.3f}", f"{created:%Y-%m-%d %H:%M}")
+        out.print(history)
 
 
 def _print_filter_card(card: dict[str, Any]) -> None:
