@@ -186,6 +186,9 @@ class RunConfig(StrictModel):
         "~15 s a document on 2 cores; `curate label --n` labels more.",
     )
     label_max_doc_tokens: int = Field(default=512, gt=0, description="Token budget per document in `curate run`.")
+    train_and_score: bool = Field(
+        default=True, description="Train the filter on the labels (when there are enough) and score every document."
+    )
 
 
 class CurateConfig(StrictModel):

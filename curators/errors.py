@@ -25,3 +25,7 @@ class SourceError(CurateError):
 
 class WarehouseLocked(CurateError):
     """Another process is writing to the same data root."""
+
+
+class NotEnoughLabels(CurateError):
+    """The labels cannot train or evaluate a filter yet (too few, or all on one side)."""

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from curators.config import FilterConfig
-from curators.errors import CurateError
+from curators.errors import CurateError, NotEnoughLabels
 
 CLASSES = list(range(6))
 KFOLD_BELOW = 200  # fewer labels than this: k-fold evaluation instead of a single split
@@ -103,20 +103,20 @@ def metrics_for(y_true: np.ndarray, score: np.ndarray, threshold: int) -> dict[s
 
 def _check_labels(y: np.ndarray, config: FilterConfig) -> None:
     if len(y) < config.min_labels:
-        raise CurateError(
+        raise NotEnoughLabels(
             f"only {len(y)} usable labels; the filter needs at least {config.min_labels} "
             f"({config.min_labels - len(y)} more)",
             hint=f"label more: `curate label --n {max(config.min_labels * 2, 50)}` (paid answers are reused)",
         )
     present = np.unique(y)
     if len(present) < 2:
-        raise CurateError(
+        raise NotEnoughLabels(
             f"every label has the same score ({int(present[0])}): nothing to learn",
             hint="label more documents, from more varied sources, or use a stronger labeller model",
         )
     if not ((y >= config.threshold).any() and (y < config.threshold).any()):
         side = "at or above" if (y >= config.threshold).all() else "below"
-        raise CurateError(
+        raise NotEnoughLabels(
             f"every label is {side} the threshold {config.threshold}: the binary filter cannot be evaluated",
             hint="label more (and more varied) documents, or change filter.threshold",
         )

@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from curators.config import CurateConfig, SourceSpec, config_template, load_config
-from curators.errors import CurateError
+from curators.errors import CurateError, NotEnoughLabels
 
 HELP = """Curate training data for small language models: ingest corpora, label a sample with an LLM,
 train an educational-value filter, score, deduplicate, and generate synthetic data.
@@ -179,8 +179,9 @@ def run(
     ),
 ) -> None:
     """Run the main job on the configured sources (default: the built-in `python-stdlib` corpus):
-    ingest, label a small sample with the LLM (run.label_n documents; the embedded endpoint unless one
-    is configured), then print the status summary. Rerunning resumes and skips finished work."""
+    ingest, label a small diverse sample with the LLM (run.label_n documents; the embedded endpoint
+    unless one is configured), train the filter when the labels allow it, score every document, and
+    print the status summary. Rerunning resumes and skips finished work."""
     c = _ctx(ctx)
     config = c.config()
     _run_ingest(config, c.verbose, fresh, wait)
@@ -189,6 +190,15 @@ def run(
             update={"n": config.run.label_n, "max_doc_tokens": config.run.label_max_doc_tokens}
         )
         _run_label(config, label_config, c.verbose, fresh, wait)
+    if config.run.label_n and config.run.train_and_score:
+        try:
+            _run_train(config, c.verbose, wait)
+        except NotEnoughLabels as exc:
+            err.print(f"[yellow]training skipped:[/] {escape(exc.message)}")
+            if exc.hint:
+                err.print(f"  hint: {exc.hint}", markup=False, highlight=False)
+        else:
+            _run_score(config, c.verbose, None, "local", None, wait)
     _print_status(config.settings.data_root)
 
 
@@ -388,8 +398,11 @@ def train(
     documents. Prints held-out metrics beside a majority-class baseline."""
     c = _ctx(ctx)
     given = {"kind": kind, "threshold": threshold, "prompt": prompt}
-    config = c.config({"filter": {k: v for k, v in given.items() if v is not None}})
-    _prepare_flow_environment(config, c.verbose)
+    _run_train(c.config({"filter": {k: v for k, v in given.items() if v is not None}}), c.verbose, wait)
+
+
+def _run_train(config: CurateConfig, verbose: bool, wait: float | None) -> None:
+    _prepare_flow_environment(config, verbose)
     root = config.settings.data_root.resolve()
     from warehouse.lock import writer_lock
 
@@ -448,8 +461,18 @@ def score(
     if runner not in ("local", "dask"):
         raise CurateError(f"unknown runner {runner!r}", hint="use --runner local or --runner dask")
     c = _ctx(ctx)
-    config = c.config()
-    _prepare_flow_environment(config, c.verbose)
+    _run_score(c.config(), c.verbose, filter_id, runner, dask_address, wait)
+
+
+def _run_score(
+    config: CurateConfig,
+    verbose: bool,
+    filter_id: str | None,
+    runner: str,
+    dask_address: str | None,
+    wait: float | None,
+) -> None:
+    _prepare_flow_environment(config, verbose)
     root = config.settings.data_root.resolve()
     from warehouse.lock import writer_lock
 

@@ -29,7 +29,7 @@ class Status:
 def read_status(root: Path, max_runs: int = 10) -> Status:
     status = Status(root=Path(root).resolve(), locked=is_locked(root))
     with connect(root, read_only=True) as con:
-        for table in ("docs", "rejects", *[t for t in TABLES if t not in ("docs", "rejects")]):
+        for table in ("docs", "rejects", *[t for t in TABLES if t not in ("docs", "rejects")], "curated"):
             status.tables[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         rows = con.execute(
             "SELECT run_id, flow, status, started, finished, counts, error FROM runs ORDER BY started DESC LIMIT ?",

@@ -191,6 +191,7 @@ def test_curate_run_end_to_end_on_the_python_stdlib(tmp_path: Path) -> None:
     )
     assert json.loads(labels.stdout) == {"n": 3, "ids": 3}
     assert "labeller" in done.stdout  # the status summary shows the labels
+    assert "training skipped" in done.stderr and "usable labels" in done.stderr  # 3 labels: too few to train
 
 
 def test_prompts_list_show_and_render(small_warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:
