@@ -180,7 +180,7 @@ class RunConfig(StrictModel):
     """`curate run`, the main job: which stages run, and how big they are."""
 
     label_n: int = Field(
-        default=16,
+        default=40,
         ge=0,
         description="Documents `curate run` labels (0: skip). The embedded 1.5B model takes "
         "~15 s a document on 2 cores; `curate label --n` labels more.",

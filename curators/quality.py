@@ -219,6 +219,24 @@ class TrainingSet:
     embedder: str
 
 
+def _label_filter(config: FilterConfig) -> tuple[str, list[str]]:
+    where = "l.status = 'ok'" + (" AND l.prompt_id LIKE ? || '%'" if config.prompt else "")
+    return where, [config.prompt] if config.prompt else []
+
+
+def check_trainable(root: Path, config: FilterConfig) -> None:
+    """Raise NotEnoughLabels when the warehouse's labels cannot train a filter yet (a cheap check: no model)."""
+    from warehouse.catalog import query
+
+    where, params = _label_filter(config)
+    _, rows = query(
+        root,
+        f"SELECT round(avg(l.score))::INT FROM labels l JOIN docs d USING (id) WHERE {where} GROUP BY l.id",
+        params,
+    )
+    _check_labels(np.asarray([r[0] for r in rows], dtype=int), config)
+
+
 def training_set(root: Path, config: FilterConfig, embed: Any) -> TrainingSet:
     """The ok labels (of `config.prompt` when set) with their documents' embeddings: stored ones are reused,
     missing ones computed."""

@@ -191,7 +191,10 @@ def run(
         )
         _run_label(config, label_config, c.verbose, fresh, wait)
     if config.run.label_n and config.run.train_and_score:
+        from curators.quality import check_trainable
+
         try:
+            check_trainable(config.settings.data_root, config.filter)
             _run_train(config, c.verbose, wait)
         except NotEnoughLabels as exc:
             err.print(f"[yellow]training skipped:[/] {escape(exc.message)}")
