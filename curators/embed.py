@@ -78,3 +78,23 @@ def get_embedder(config: EmbedConfig) -> Embedder:
         if key not in _loaded:
             _loaded[key] = Embedder(config.model, config.max_seq_length)
         return _loaded[key]
+
+
+def vectors_for(root: Path, config: EmbedConfig, ids: list[str], texts: list[str]) -> np.ndarray:
+    """Embeddings of these documents: the stored ones (`embeddings`, same model) where present, the rest
+    computed (and not stored: `curate score` stores embeddings shard by shard)."""
+    from warehouse.catalog import query
+
+    embedder = get_embedder(config)
+    _, stored = query(
+        root, "SELECT id, vector FROM embeddings WHERE model = ? AND id IN (SELECT unnest(?))", [embedder.model_id, ids]
+    )
+    known = dict(stored)
+    missing = [k for k, i in enumerate(ids) if i not in known]
+    X = np.zeros((len(ids), embedder.dim), dtype=np.float32)
+    if missing:
+        X[missing] = embedder.encode([texts[k] for k in missing], batch_size=config.batch_size)
+    for k, i in enumerate(ids):
+        if i in known:
+            X[k] = known[i]
+    return X

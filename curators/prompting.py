@@ -142,8 +142,9 @@ def list_prompts(root: Path = PROMPTS_DIR) -> list[Prompt]:
     return sorted(found, key=lambda p: (p.task, _version_key(p.version)))
 
 
+@functools.lru_cache(maxsize=64)
 def load_prompt(spec: str, root: Path = PROMPTS_DIR) -> Prompt:
-    """`task` (latest version) or `task@version`."""
+    """`task` (latest version) or `task@version` (read once per process: templates are data of a run)."""
     task, _, version = spec.partition("@")
     version = version.split(":")[0]
     versions = [p for p in list_prompts(root) if p.task == task]

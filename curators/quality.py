@@ -240,11 +240,10 @@ def check_trainable(root: Path, config: FilterConfig) -> None:
 def training_set(root: Path, config: FilterConfig, embed: Any) -> TrainingSet:
     """The ok labels (of `config.prompt` when set) with their documents' embeddings: stored ones are reused,
     missing ones computed."""
-    from curators.embed import get_embedder
+    from curators.embed import get_embedder, vectors_for
     from warehouse.catalog import query
 
-    where = "l.status = 'ok'" + (" AND l.prompt_id LIKE ? || '%'" if config.prompt else "")
-    params = [config.prompt] if config.prompt else []
+    where, params = _label_filter(config)
     _, rows = query(
         root,
         f"""
@@ -254,17 +253,7 @@ def training_set(root: Path, config: FilterConfig, embed: Any) -> TrainingSet:
     )
     embedder = get_embedder(embed)
     ids = [r[0] for r in rows]
-    _, stored = query(
-        root, "SELECT id, vector FROM embeddings WHERE model = ? AND id IN (SELECT unnest(?))", [embedder.model_id, ids]
-    )
-    known = {i: np.asarray(v, dtype=np.float32) for i, v in stored}
-    missing = [(k, r[1]) for k, r in enumerate(rows) if r[0] not in known]
-    X = np.zeros((len(rows), embedder.dim), dtype=np.float32)
-    if missing:
-        X[[k for k, _ in missing]] = embedder.encode([t for _, t in missing], batch_size=embed.batch_size)
-    for k, r in enumerate(rows):
-        if r[0] in known:
-            X[k] = known[r[0]]
+    X = vectors_for(root, embed, ids, [r[1] for r in rows])
     return TrainingSet(
         ids=ids,
         X=X,

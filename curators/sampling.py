@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from curators.config import EmbedConfig
+from curators.embed import vectors_for
 from curators.errors import CurateError
 from warehouse.catalog import query
 
@@ -75,25 +76,6 @@ def _quotas(sizes: dict[str, int], n: int) -> dict[str, int]:
     return quotas
 
 
-def stored_or_computed_vectors(root: Path, embed: EmbedConfig, ids: list[str], texts: list[str]) -> np.ndarray:
-    """Embeddings of these documents: the stored ones (`embeddings`, same model) where present, else computed."""
-    from curators.embed import get_embedder
-
-    embedder = get_embedder(embed)
-    _, stored = query(
-        root, "SELECT id, vector FROM embeddings WHERE model = ? AND id IN (SELECT unnest(?))", [embedder.model_id, ids]
-    )
-    known = dict(stored)
-    missing = [k for k, i in enumerate(ids) if i not in known]
-    X = np.zeros((len(ids), embedder.dim), dtype=np.float32)
-    if missing:
-        X[missing] = embedder.encode([texts[k] for k in missing], batch_size=embed.batch_size)
-    for k, i in enumerate(ids):
-        if i in known:
-            X[k] = known[i]
-    return X
-
-
 def _spread(ids: list[str], vectors: np.ndarray, quota: int, seed: int) -> list[tuple[str, str, int | None]]:
     """`quota` ids: nearest to each of k-means' centroids, then a random fill."""
     from sklearn.cluster import KMeans
@@ -135,7 +117,7 @@ def choose(root: Path, n: int, strategy: str, seed: int, embed: EmbedConfig | No
         if not quotas[source]:
             continue
         ids = [i for i, _ in items]
-        vectors = stored_or_computed_vectors(root, embed or EmbedConfig(), ids, [t for _, t in items])
+        vectors = vectors_for(root, embed or EmbedConfig(), ids, [t for _, t in items])
         source_seed = (seed + int(hashlib.sha256(source.encode()).hexdigest()[:6], 16)) % 2**31
         for doc, reason, cluster in _spread(ids, vectors, quotas[source], source_seed):
             chosen.append(Choice(doc, source, reason, cluster))
@@ -148,7 +130,7 @@ def choose_uncertain(root: Path, n: int, seed: int, predict: Callable, embed: Em
     if not pool:
         raise CurateError("every document is labelled already")
     ids = [r[0] for r in pool]
-    X = stored_or_computed_vectors(root, embed, ids, [r[2] for r in pool])
+    X = vectors_for(root, embed, ids, [r[2] for r in pool])
     _, proba = predict(X)
     order = np.argsort(np.abs(proba - 0.5), kind="stable")[:n]
     return [Choice(ids[i], pool[i][1], "uncertain", None, float(proba[i])) for i in order]
