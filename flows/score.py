@@ -74,7 +74,7 @@ def task_runner(runner: str, address: str | None):  # noqa: ANN201 - a Prefect t
 
 @flow(name="score")
 def score_flow(
-    data_root: str, embed: EmbedConfig, filter_id: str | None = None, wait: float | None = None, workers_hint: int = 0
+    data_root: str, embed: EmbedConfig, filter_id: str | None = None, wait: float | None = None
 ) -> ScoreSummary:
     """Embed the current docs shards and score them with `filter_id` (default: the newest filter)."""
     root = Path(data_root).resolve()
