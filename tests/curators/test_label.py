@@ -17,7 +17,7 @@ from curators.llm_cache import ResponseCache
 from curators.sources import plan_units
 from tests.corpus import prose, write_jsonl
 from tests.fake_llm import FakeLLM
-from warehouse.catalog import query
+from warehouse.catalog import query, refresh_views
 from warehouse.runs import open_run
 
 N_DOCS = 40
@@ -107,3 +107,42 @@ def test_failures_stay_failures_with_a_reason(corpus_root: Path) -> None:
     assert summary.failed == 5 and summary.ok == 0
     _, rows = query(corpus_root, "SELECT score, status, error FROM labels")
     assert all(score is None and status == "failed" and "connection error" in error for score, status, error in rows)
+
+
+def test_a_top_up_round_labels_the_documents_the_filter_is_least_sure_about(tmp_path: Path, data_root: Path) -> None:
+    from curators.config import EmbedConfig, FilterConfig
+    from curators.quality import train_and_register
+    from tests.realtext import build_labelled_warehouse
+
+    build_labelled_warehouse(data_root, tmp_path)
+    # More documents, not yet labelled: code files of the standard library.
+    extra = tmp_path / "more.jsonl"
+    from curators.sources import stdlib_dir
+
+    files = sorted(stdlib_dir().glob("*.py"))[:30]
+    write_jsonl(extra, [json.dumps({"text": p.read_text(encoding="utf-8")[:2000]}).encode() for p in files])
+    config = IngestConfig(sources=[SourceSpec(path=str(extra), name="more")])
+    with open_run(data_root, "ingest", config) as run:
+        for unit in plan_units(config).units:
+            ingest_unit(unit, data_root, run.run_id, config)
+    card = train_and_register(data_root, "train-1", FilterConfig(n_estimators=50), EmbedConfig())
+    refresh_views(data_root)
+    labelled_before = {r[0] for r in query(data_root, "SELECT id FROM labels")[1]}
+
+    with FakeLLM() as fake:
+        summary = label_sample(data_root, "topup-1", LabelConfig(more=5), LLMConfig(), Endpoint(fake.base_url, "m"))
+    assert summary.sampled == summary.ok == 5
+    _, rows = query(data_root, "SELECT id, reason, strategy, proba FROM label_sample WHERE run_id = 'topup-1'")
+    assert len(rows) == 5 and all(r[1] == "uncertain" and r[2] == "uncertain" and 0 <= r[3] <= 1 for r in rows)
+    assert not {r[0] for r in rows} & labelled_before  # only documents without a label
+    # They are the five the filter is least sure about among all unlabelled documents.
+    from curators.embed import vectors_for
+    from curators.quality import load_filter
+
+    _, unlabelled = query(
+        data_root, "SELECT id, text FROM docs WHERE id NOT IN (SELECT unnest(?))", [sorted(labelled_before)]
+    )
+    X = vectors_for(data_root, EmbedConfig(), [u[0] for u in unlabelled], [u[1] for u in unlabelled])
+    _, proba = load_filter(data_root / "filters" / card["filter_id"]).predict(X)
+    margins = sorted(abs(p - 0.5) for p in proba)
+    assert sorted(abs(r[3] - 0.5) for r in rows) == pytest.approx(margins[:5], abs=1e-6)
