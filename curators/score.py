@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -83,10 +84,23 @@ def embeddings_shards(root: Path, run_id: str) -> list[str]:
     return [str(p) for p, _ in done_shards(root, "embeddings") if p.parent == folder]
 
 
+_filter_lock = threading.Lock()
+
+
 @functools.lru_cache(maxsize=4)
+def _load_once(filter_path: str, filter_id: str) -> Filter:
+    return load_filter(Path(filter_path))
+
+
 def _loaded_filter(filter_path: str, filter_id: str) -> Filter:
     """A filter loaded once per process (and per filter), not once per shard."""
-    return load_filter(Path(filter_path))
+    with _filter_lock:  # a prefetch in progress is waited for, not repeated
+        return _load_once(filter_path, filter_id)
+
+
+def prefetch_filter(filter_path: str, filter_id: str) -> None:
+    """Load the filter in the background (a forest of 300 trees takes seconds) while shards are embedded."""
+    threading.Thread(target=_loaded_filter, args=(filter_path, filter_id), daemon=True).start()
 
 
 def score_shard(root: Path, run_id: str, embeddings_shard: str, filter_path: str, filter_id: str) -> int:

@@ -484,7 +484,7 @@ def _run_score(
 
         started = time.monotonic()
         flow = score_flow.with_options(task_runner=task_runner(runner, dask_address))
-        summary = flow(str(root), config.embed, filter_id=filter_id, wait=wait)
+        summary = flow(str(root), config.embed, filter_id=filter_id, wait=wait, prefetch=runner == "local")
     out.print(
         f"[bold]score[/] {summary.docs:,} documents in {summary.shards} shards with {summary.filter_id}: "
         f"kept {summary.kept:,} ({summary.kept / max(1, summary.docs):.1%}) in "

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from curators.config import EmbedConfig
 from curators.errors import CurateError
-from curators.score import current_docs_shards, embed_shard, embeddings_shards, score_shard
+from curators.score import current_docs_shards, embed_shard, embeddings_shards, prefetch_filter, score_shard
 from warehouse.catalog import query
 from warehouse.runs import open_run
 
@@ -74,11 +74,18 @@ def task_runner(runner: str, address: str | None):  # noqa: ANN201 - a Prefect t
 
 @flow(name="score")
 def score_flow(
-    data_root: str, embed: EmbedConfig, filter_id: str | None = None, wait: float | None = None
+    data_root: str,
+    embed: EmbedConfig,
+    filter_id: str | None = None,
+    wait: float | None = None,
+    prefetch: bool = True,
 ) -> ScoreSummary:
-    """Embed the current docs shards and score them with `filter_id` (default: the newest filter)."""
+    """Embed the current docs shards and score them with `filter_id` (default: the newest filter).
+    `prefetch`: load the filter in this process while embedding runs (for the thread runner)."""
     root = Path(data_root).resolve()
     fid, fpath = latest_filter(root, filter_id)
+    if prefetch:
+        prefetch_filter(fpath, fid)
     shards = current_docs_shards(root)
     with open_run(root, "embed", embed, wait=wait) as erun:
         counts = embed_task.map(unmapped(str(root)), unmapped(erun.run_id), shards, unmapped(embed)).result()

@@ -51,6 +51,8 @@ def test_train_then_score_resumably_and_identically_on_dask(tmp_path: Path, data
     )
 
     # The same job on a Dask LocalCluster (a process per core) gives exactly the same scores.
-    on_dask = score_flow.with_options(task_runner=task_runner("dask", None))(str(dask_root), EmbedConfig())
+    on_dask = score_flow.with_options(task_runner=task_runner("dask", None))(
+        str(dask_root), EmbedConfig(), prefetch=False
+    )
     assert on_dask.docs == len(docs)
     assert scores(dask_root) == local
