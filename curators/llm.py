@@ -125,6 +125,19 @@ class GatewayStats:
             self.cost_usd = math.fsum([self.cost_usd, result.cost_usd])
 
 
+@dataclass
+class _Tally:
+    """What asking for one item has cost and returned so far."""
+
+    attempts: int = 0
+    reasks: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    raw: str | None = None
+    finish: str | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
 class RateLimiter:
     """Token buckets for requests and tokens per minute. `acquire` waits until both allow a request."""
 
@@ -269,16 +282,13 @@ class Gateway:
         client = self._clients[hash(key) % len(self._clients)]
         messages = list(request.messages)
         max_tokens = request.params.get("max_tokens")
-        started = time.monotonic()
-        attempts = reasks = tokens_in = tokens_out = 0
-        raw: str | None = None
-        finish: str | None = None
+        tally = _Tally()
         error = "no attempt made"
         transport_failures = 0
         while transport_failures < self.config.max_attempts:
             estimate = estimate_tokens(messages, max_tokens)
             await self._limiter.acquire(estimate)
-            attempts += 1
+            tally.attempts += 1
             self.stats.http_requests += 1
             body: dict[str, Any] = {"model": self.endpoint.model, "messages": messages, **request.params}
             response_format = self._response_format(request.output)
@@ -295,7 +305,7 @@ class Gateway:
                     body=body,
                     options={"timeout": self.config.timeout_s},
                 )
-                raw, finish, used_in, used_out = _read_completion(response)
+                tally.raw, tally.finish, used_in, used_out = _read_completion(response)
             except openai.APIStatusError as exc:
                 status = exc.status_code
                 if status == 400 and response_format is not None and self._refuses_format(exc):
@@ -315,52 +325,25 @@ class Gateway:
             except (openai.APIResponseValidationError, ValueError, KeyError, TypeError, IndexError) as exc:
                 error = f"garbled response: {_short(str(exc))}"
             else:
-                tokens_in, tokens_out = tokens_in + used_in, tokens_out + used_out
+                tally.tokens_in += used_in
+                tally.tokens_out += used_out
                 self._limiter.correct(estimate, used_in + used_out)
-                problem = self._check(raw, finish, request.output)
+                problem = self._check(tally.raw, tally.finish, request.output)
                 if isinstance(problem, dict) or problem is None:
-                    return self._result(
-                        request, key, "ok", problem, raw, None, attempts, reasks, tokens_in, tokens_out, finish, started
-                    )
+                    return self._result(request, key, "ok", problem, None, tally)
                 error = problem
-                if reasks >= self.config.max_reasks:
-                    return self._result(
-                        request,
-                        key,
-                        "invalid",
-                        None,
-                        raw,
-                        error,
-                        attempts,
-                        reasks,
-                        tokens_in,
-                        tokens_out,
-                        finish,
-                        started,
-                    )
-                reasks += 1
+                if tally.reasks >= self.config.max_reasks:
+                    return self._result(request, key, "invalid", None, error, tally)
+                tally.reasks += 1
                 messages = [
                     *messages,
-                    {"role": "assistant", "content": raw or ""},
+                    {"role": "assistant", "content": tally.raw or ""},
                     {"role": "user", "content": _reask_message(error)},
                 ]
                 continue
             transport_failures += 1
             await self._backoff(transport_failures, None)
-        return self._result(
-            request,
-            key,
-            "failed",
-            None,
-            raw,
-            f"{error} (after {attempts} attempts)",
-            attempts,
-            reasks,
-            tokens_in,
-            tokens_out,
-            finish,
-            started,
-        )
+        return self._result(request, key, "failed", None, f"{error} (after {tally.attempts} attempts)", tally)
 
     @staticmethod
     def _refuses_format(exc: openai.APIStatusError) -> bool:
@@ -392,36 +375,24 @@ class Gateway:
         await asyncio.sleep(delay)
 
     def _result(
-        self,
-        request: LLMRequest,
-        key: str,
-        status: str,
-        parsed: dict | None,
-        raw: str | None,
-        error: str | None,
-        attempts: int,
-        reasks: int,
-        tokens_in: int,
-        tokens_out: int,
-        finish: str | None,
-        started: float,
+        self, request: LLMRequest, key: str, status: str, parsed: dict | None, error: str | None, tally: _Tally
     ) -> LLMResult:
         return LLMResult(
             item_id=request.item_id,
             key=key,
             status=status,
             parsed=parsed,
-            raw=raw,
+            raw=tally.raw,
             error=error,
             model=self.endpoint.model,
             prompt_id=request.prompt_id,
-            attempts=attempts,
-            reasks=reasks,
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-            cost_usd=cost_of(self.config.prices, self.endpoint.model, tokens_in, tokens_out),
-            finish_reason=finish,
-            latency_s=time.monotonic() - started,
+            attempts=tally.attempts,
+            reasks=tally.reasks,
+            tokens_in=tally.tokens_in,
+            tokens_out=tally.tokens_out,
+            cost_usd=cost_of(self.config.prices, self.endpoint.model, tally.tokens_in, tally.tokens_out),
+            finish_reason=tally.finish,
+            latency_s=time.monotonic() - tally.started,
         )
 
     # -- many items ---------------------------------------------------------------------------
