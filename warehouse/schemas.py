@@ -118,6 +118,105 @@ LABEL_SAMPLE = pa.schema(
     ]
 )
 
+# Near-duplicate detection (curators/dedup.py). One row per document per signature config.
+MINHASH = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("sig_config", pa.string(), nullable=False),  # hash of normalisation + shingles + permutations + bands
+        pa.field("exact_hash", pa.string(), nullable=False),  # xxh3-128 hex of the normalised text
+        pa.field("n_tokens", pa.int64(), nullable=False),
+        pa.field("n_shingles", pa.int64(), nullable=False),  # distinct shingles; 0: not near-deduplicated
+        pa.field("n_chars", pa.int64(), nullable=False),
+        pa.field("bands", pa.list_(pa.uint64())),  # one LSH key per band; null when n_shingles = 0
+        pa.field("signature", pa.binary()),  # num_perm uint32 little-endian (datasketch affine32 hash values)
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
+# Verified candidate pairs (a < b), kept so an incremental run never verifies a pair twice.
+DUP_PAIRS = pa.schema(
+    [
+        pa.field("a", pa.string(), nullable=False),
+        pa.field("b", pa.string(), nullable=False),
+        pa.field("method", pa.string(), nullable=False),  # minhash | semantic
+        pa.field("similarity", pa.float32(), nullable=False),  # Jaccard (exact or estimated) or cosine
+        pa.field("is_dup", pa.bool_(), nullable=False),
+        pa.field("verify_config", pa.string(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
+# Every document found to duplicate another; the survivor of its cluster is not listed.
+DUPS = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("method", pa.string(), nullable=False),  # exact | minhash | semantic
+        pa.field("cluster_id", pa.string(), nullable=False),  # the smallest member id of the cluster
+        pa.field("dup_of", pa.string(), nullable=False),  # the cluster's survivor
+        pa.field("similarity", pa.float32()),  # to the member it was matched with (1.0 for exact)
+        pa.field("matched_with", pa.string()),  # that member (the pair that put it in the cluster)
+        pa.field("cluster_size", pa.int64()),
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
+# Synthetic data (curators/synth). A seed is one draw of the diversity axes (or a web extract).
+SEEDS = pa.schema(
+    [
+        pa.field("seed_id", pa.string(), nullable=False),  # stable hash of the seed's content
+        pa.field("kind", pa.string(), nullable=False),  # taxonomy | web
+        pa.field("subject", pa.string()),
+        pa.field("topic", pa.string()),
+        pa.field("subtopic", pa.string()),
+        pa.field("audience", pa.string()),
+        pa.field("style", pa.string()),
+        pa.field("persona", pa.string()),
+        pa.field("vocabulary", pa.string()),  # JSON list of words to weave in
+        pa.field("source_doc_id", pa.string()),  # web seeds: the curated document
+        pa.field("extract", pa.string()),  # web seeds: up to ~1000 characters of it
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
+# Generated texts. `id` (not gen_id) so that the embed, score and dedup stages read them like docs.
+GENERATIONS = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("task", pa.string(), nullable=False),  # textbook | exercise
+        pa.field("seed_id", pa.string(), nullable=False),
+        pa.field("parent_id", pa.string()),  # exercise: the textbook it was written from
+        pa.field("prompt_id", pa.string(), nullable=False),
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("params", pa.string()),  # JSON sampling params
+        pa.field("text", pa.large_string(), nullable=False),  # "" unless status = ok
+        pa.field("status", pa.string(), nullable=False),  # ok | too_short | truncated | invalid | failed
+        pa.field("reason", pa.string()),
+        pa.field("stripped_opening", pa.string()),  # boilerplate removed from the start, if any
+        pa.field("meta", pa.string()),  # JSON: exercise fields, etc.
+        pa.field("n_chars", pa.int64()),
+        pa.field("tokens_in", pa.int64()),
+        pa.field("tokens_out", pa.int64()),
+        pa.field("cost_usd", pa.float64()),
+        pa.field("cached", pa.bool_()),
+        pa.field("cache_key", pa.string()),
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
+CONTAMINATION = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),  # the generation
+        pa.field("benchmark", pa.string(), nullable=False),
+        pa.field("item_id", pa.string(), nullable=False),
+        pa.field("method", pa.string(), nullable=False),  # ngram | ngram+difflib
+        pa.field("ngram", pa.int32(), nullable=False),
+        pa.field("ngram_overlap", pa.float32(), nullable=False),  # share of the item's n-grams found
+        pa.field("difflib_ratio", pa.float32()),
+        pa.field("matched", pa.string()),  # the first shared n-gram
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "docs": DOCS,
     "rejects": REJECTS,
@@ -127,6 +226,12 @@ TABLES: dict[str, pa.Schema] = {
     "embeddings": EMBEDDINGS,
     "filters": FILTERS,
     "scores": SCORES,
+    "minhash": MINHASH,
+    "dup_pairs": DUP_PAIRS,
+    "dups": DUPS,
+    "seeds": SEEDS,
+    "generations": GENERATIONS,
+    "contamination": CONTAMINATION,
 }
 
 

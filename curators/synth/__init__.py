@@ -1,0 +1,1 @@
+"""Synthetic data: diversity seeds, textbooks and exercises, decontamination, diversity metrics."""
