@@ -492,6 +492,122 @@ def _run_score(
     )
 
 
+@app.command()
+def dedup(
+    ctx: typer.Context,
+    target: str = typer.Option("docs", "--target", help="What to deduplicate: docs or generations."),
+    against: list[str] = typer.Option(
+        [], "--against", help="Also compare with this table (never dropped), e.g. --target generations --against docs."
+    ),
+    threshold: float | None = typer.Option(None, "--threshold", help="Jaccard at or above which two are duplicates."),
+    ngram: int | None = typer.Option(None, "--ngram", help="Shingle size (words, or characters with --char)."),
+    char: bool = typer.Option(False, "--char", help="Character shingles instead of word shingles."),
+    bands: int | None = typer.Option(None, "--bands", help="LSH bands (with --rows; default: from the threshold)."),
+    rows: int | None = typer.Option(None, "--rows", help="Rows per band."),
+    num_perm: int | None = typer.Option(None, "--num-perm", help="Permutations when bands/rows are derived."),
+    verify: str | None = typer.Option(None, "--verify", help="jaccard (exact, default) or minhash (estimate)."),
+    keep: str | None = typer.Option(
+        None, "--keep", help="Survivor policy, comma-separated: score,length,earliest (the default order)."
+    ),
+    semantic: str | None = typer.Option(None, "--semantic", help="off, report or remove: cosine near-duplicates."),
+    no_exact: bool = typer.Option(False, "--no-exact", help="Skip exact duplicates."),
+    no_near: bool = typer.Option(False, "--no-near", help="Skip MinHash near-duplicates."),
+    runner: str = typer.Option("local", "--runner", help="local (threads) or dask (a process per core)."),
+    dask_address: str | None = typer.Option(None, "--dask-address", help="tcp://host:port of a Dask scheduler."),
+    wait: float | None = typer.Option(None, "--wait", help="Seconds to wait for another writer (-1: forever)."),
+) -> None:
+    """Find exact and near-duplicates (MinHash LSH, verified by Jaccard) and write `dups`: every dropped
+    document with the survivor it duplicates (`dup_of`), the member it matched and the similarity.
+    Nothing is deleted; `curated` leaves duplicates out. Signatures are kept and reused: a rerun after new
+    data computes signatures only for the new shards and verifies only new candidate pairs."""
+    if target not in ("docs", "generations") or any(a not in ("docs", "generations") for a in against):
+        raise CurateError(f"unknown target {target!r}", hint="use --target docs or --target generations")
+    if runner not in ("local", "dask"):
+        raise CurateError(f"unknown runner {runner!r}", hint="use --runner local or --runner dask")
+    minhash: dict[str, Any] = {}
+    for key, value in (("threshold", threshold), ("ngram", ngram), ("bands", bands), ("rows", rows)):
+        if value is not None:
+            minhash[key] = value
+    if num_perm is not None:
+        minhash["num_perm"] = num_perm
+    if char:
+        minhash["shingle"] = "char"
+    section: dict[str, Any] = {"minhash": minhash} if minhash else {}
+    if verify is not None:
+        section["verify"] = verify
+    if keep is not None:
+        section["keep"] = [k.strip() for k in keep.split(",") if k.strip()]
+    if semantic is not None:
+        section["semantic"] = semantic
+    if no_exact:
+        section["exact"] = False
+    if no_near:
+        section["near"] = False
+    c = _ctx(ctx)
+    config = c.config({"dedup": section} if section else None)
+    _run_dedup(config, c.verbose, target, against, runner, dask_address, wait)
+
+
+def _run_dedup(
+    config: CurateConfig,
+    verbose: bool,
+    target: str,
+    against: list[str],
+    runner: str,
+    dask_address: str | None,
+    wait: float | None,
+) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    _prepare_flow_environment(config, verbose)
+    root = config.settings.data_root.resolve()
+    from warehouse.lock import writer_lock
+
+    with writer_lock(root, wait=wait, command="curate dedup"):
+        from flows import progress as progress_registry
+        from flows.dedup import dedup_flow
+        from flows.score import task_runner
+
+        started = time.monotonic()
+        columns = (TextColumn("[bold]verify candidates[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=err, disable=not err.is_terminal) as bar:
+            task_id = bar.add_task("verify", total=None)
+
+            def advance(done: int, total: int) -> None:
+                bar.update(task_id, completed=done, total=total)
+
+            progress_registry.register(f"dedup:{root}", advance)
+            try:
+                flow = dedup_flow.with_options(task_runner=task_runner(runner, dask_address))
+                summary = flow(str(root), config.dedup, target=target, against=against, wait=wait)
+            finally:
+                progress_registry.unregister(f"dedup:{root}")
+    _print_dedup_summary(summary, time.monotonic() - started)
+    return summary
+
+
+def _print_dedup_summary(summary: Any, elapsed: float) -> None:
+    rate = summary.dups / max(1, summary.documents)
+    out.print(
+        f"[bold]dedup[/] {summary.target}: {summary.documents:,} documents, {summary.dups:,} duplicates ({rate:.2%}) "
+        f"in {summary.clusters:,} clusters in {elapsed:.1f}s"
+    )
+    methods = ", ".join(f"{m} {n:,}" for m, n in sorted(summary.by_method.items())) or "none"
+    out.print(f"  by method: {methods}")
+    out.print(
+        f"  signatures: {summary.shards_computed} of {summary.shards} shards computed now (the rest reused); "
+        f"candidate pairs {summary.candidates:,}: {summary.verified:,} verified now, {summary.reused:,} reused"
+    )
+    if summary.semantic_pairs:
+        out.print(f"  semantic pairs (cosine): {summary.semantic_pairs:,}")
+    curve = summary.curve
+    table = Table("Jaccard", *curve["p_candidate"].keys(), title=None)
+    label = f"P(candidate) {curve['bands']}x{curve['rows']}"
+    table.add_row(label, *(f"{p:.3f}" for p in curve["p_candidate"].values()))
+    out.print(table)
+    out.print('  see `curate sql "SELECT * FROM dups"`; `curated` leaves them out')
+
+
 llm_app = typer.Typer(help="The embedded LLM endpoint (llama.cpp's OpenAI-compatible server).", no_args_is_help=True)
 app.add_typer(llm_app, name="llm")
 

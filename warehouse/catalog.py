@@ -55,7 +55,28 @@ DERIVED_VIEWS: dict[str, str] = {
                              ORDER BY f.created DESC LIMIT 1)
         QUALIFY row_number() OVER (PARTITION BY s.id ORDER BY s.run_id DESC) = 1
     """,
-    "curated": "SELECT d.*, s.score, s.proba FROM docs d JOIN scores s USING (id) WHERE s.keep",
+    "minhash": """
+        SELECT * FROM minhash_all QUALIFY row_number() OVER (PARTITION BY id, sig_config ORDER BY run_id DESC) = 1
+    """,
+    "dup_pairs": "SELECT * FROM dup_pairs_all",
+    # The duplicates found by the latest finished dedup run of each target (docs, generations).
+    "dups": """
+        SELECT d.* FROM dups_all d SEMI JOIN (
+            SELECT json_extract_string(config, '$.target') AS target,
+                   arg_max(run_id, coalesce(finished, started)) AS run_id
+            FROM runs_all WHERE flow = 'dedup' AND status = 'finished' GROUP BY 1) latest
+        USING (target, run_id)
+    """,
+    # Current documents the filter keeps, less the duplicates (each dropped one is in `dups`).
+    "curated": """
+        SELECT d.*, s.score, s.proba FROM docs d JOIN scores s USING (id)
+        WHERE s.keep AND d.id NOT IN (SELECT id FROM dups)
+    """,
+    "seeds": "SELECT * FROM seeds_all QUALIFY row_number() OVER (PARTITION BY seed_id ORDER BY run_id DESC) = 1",
+    "generations": """
+        SELECT * FROM generations_all QUALIFY row_number() OVER (PARTITION BY id ORDER BY run_id DESC) = 1
+    """,
+    "contamination": "SELECT * FROM contamination_all",
 }
 
 

@@ -125,7 +125,7 @@ MINHASH = pa.schema(
         pa.field("sig_config", pa.string(), nullable=False),  # hash of normalisation + shingles + permutations + bands
         pa.field("exact_hash", pa.string(), nullable=False),  # xxh3-128 hex of the normalised text
         pa.field("n_tokens", pa.int64(), nullable=False),
-        pa.field("n_shingles", pa.int64(), nullable=False),  # distinct shingles; 0: not near-deduplicated
+        pa.field("n_shingles", pa.int64(), nullable=False),  # shingles (repeats counted); 0: not deduplicated
         pa.field("n_chars", pa.int64(), nullable=False),
         pa.field("bands", pa.list_(pa.uint64())),  # one LSH key per band; null when n_shingles = 0
         pa.field("signature", pa.binary()),  # num_perm uint32 little-endian (datasketch affine32 hash values)
@@ -156,6 +156,7 @@ DUPS = pa.schema(
         pa.field("similarity", pa.float32()),  # to the member it was matched with (1.0 for exact)
         pa.field("matched_with", pa.string()),  # that member (the pair that put it in the cluster)
         pa.field("cluster_size", pa.int64()),
+        pa.field("target", pa.string(), nullable=False),  # the table deduplicated: docs | generations
         pa.field("run_id", pa.string(), nullable=False),
     ]
 )
