@@ -46,9 +46,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
-from curators.config import StrictModel
+from curators.config import DiversityConfig
 
 GOALS: dict[str, float] = {
     "near_dup_rate": 0.005,
@@ -59,19 +58,6 @@ DEFAULT_AXES: tuple[str, ...] = ("audience", "style", "subject")
 NN_BLOCK_BYTES = 64 * 1024 * 1024  # memory of one block of the similarity matrix (float32)
 
 _WORD = re.compile(r"\w+(?:['’]\w+)*")
-
-
-class DiversityConfig(StrictModel):
-    """How diversity is measured; see the module docstring for which metrics use the sample."""
-
-    sample_size: int = Field(default=1000, ge=1, description="Sample-based metrics use at most this many texts.")
-    seed: int = Field(default=0, description="Seed of the sample.")
-    distinct_tokens: int = Field(
-        default=50_000, ge=1, description="distinct-n is computed on the first this-many tokens of the sample."
-    )
-    nn_cosine: float = Field(default=0.9, ge=-1.0, le=1.0, description="Nearest-neighbour cosine threshold.")
-    opening_words: int = Field(default=4, ge=1, description="Words that make an opening.")
-    min_group_size: int = Field(default=5, ge=1, description="Per-axis groups smaller than this are flagged.")
 
 
 @dataclass(frozen=True)

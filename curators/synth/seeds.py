@@ -52,9 +52,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field
 
-from curators.config import StrictModel
+from curators.config import SeedConfig
 from curators.errors import ConfigError
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -70,29 +69,6 @@ PARTS_OF_SPEECH = ("noun", "verb", "adjective")
 TOPIC_MAX_CHARS = 80
 SEED_ID_CHARS = 16
 SEED_KINDS = ("taxonomy", "web")
-
-
-class SeedConfig(StrictModel):
-    """How to draw diversity seeds."""
-
-    n: int = Field(default=100, ge=1, description="Number of seeds (web mode: at most this many).")
-    seed: int = Field(default=0, description="RNG seed: the same seed and axes give the same seeds.")
-    mode: Literal["taxonomy", "web"] = Field(
-        default="taxonomy", description="taxonomy: draw the topic axes; web: seed from top-scored curated documents."
-    )
-    weights: dict[str, dict[str, float]] = Field(
-        default_factory=dict,
-        description="Per axis (subject, topic, audience, style), per value weight; default 1, 0 removes a value.",
-    )
-    axes_dir: Path | None = Field(
-        default=None, description="Folder with replacement axis files (topics.yaml, ...); absent files: packaged."
-    )
-    vocabulary_words: int = Field(
-        default=3, ge=0, description="Words to weave in: noun, verb, adjective in turn; 0 disables."
-    )
-    use_persona: bool = Field(default=True, description="Draw a persona for each seed.")
-    extract_chars: int = Field(default=1000, ge=1, description="Web seeds: longest extract, in characters.")
-    web_min_score: float = Field(default=3.0, description="Web seeds: lowest document score used.")
 
 
 @dataclass(frozen=True)
