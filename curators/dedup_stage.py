@@ -117,7 +117,7 @@ def _prepare(con: duckdb.DuckDBPyConnection, root: Path, target: Target, against
         FROM sig JOIN locs l USING (id) LEFT JOIN doc_scores s USING (id)
         """
     )
-    return con.execute("SELECT count(*) FROM sig").fetchone()[0]
+    return con.execute("SELECT count(*) FROM sig WHERE NOT protected").fetchone()[0]
 
 
 def _texts_fn(con: duckdb.DuckDBPyConnection) -> Callable[[list[str]], dict[str, str]]:
@@ -210,7 +210,7 @@ def cluster(
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[DedupResult, int]:
     """Find the duplicates of `target` (against protected reference tables) and write `dups`.
-    Returns the result and the number of documents considered."""
+    Returns the result and the number of documents of `target` considered."""
     root = Path(root)
     tmp = root / "tmp" / f"dedup-{run_id}"
     shutil.rmtree(tmp, ignore_errors=True)  # spill files of a killed run: stale, never read

@@ -58,6 +58,9 @@ class LLMRequest:
     output: type[BaseModel] | None = None
     sample: int = 0  # the n-th answer to the same prompt (for several samples at temperature > 0)
     prompt_id: str | None = None
+    # Free text only: an answer cut at max_tokens is returned (finish_reason "length") instead of re-asked;
+    # the caller records it (a generation stage keeps it as `truncated`, it does not pay twice).
+    accept_cut: bool = False
 
 
 @dataclass
@@ -328,7 +331,7 @@ class Gateway:
                 tally.tokens_in += used_in
                 tally.tokens_out += used_out
                 self._limiter.correct(estimate, used_in + used_out)
-                problem = self._check(tally.raw, tally.finish, request.output)
+                problem = self._check(tally.raw, tally.finish, request.output, request.accept_cut)
                 if isinstance(problem, dict) or problem is None:
                     return self._result(request, key, "ok", problem, None, tally)
                 error = problem
@@ -351,12 +354,14 @@ class Gateway:
         return any(word in text for word in ("response_format", "json_schema", "schema", "grammar"))
 
     @staticmethod
-    def _check(raw: str | None, finish: str | None, output: type[BaseModel] | None) -> dict | str | None:
+    def _check(
+        raw: str | None, finish: str | None, output: type[BaseModel] | None, accept_cut: bool = False
+    ) -> dict | str | None:
         """None or the parsed answer when fine; otherwise the problem, for a re-ask."""
         if raw is None or not raw.strip():
             return "the answer was empty"
         if output is None:
-            return None if finish != "length" else "the answer was cut off at max_tokens"
+            return None if finish != "length" or accept_cut else "the answer was cut off at max_tokens"
         try:
             return parse_answer(raw, output).model_dump()
         except ValueError as exc:

@@ -39,7 +39,26 @@ class EduScore(BaseModel):
     score: int = Field(ge=0, le=5, description="Total points, 0 to 5.")
 
 
-OUTPUT_MODELS: dict[str, type[BaseModel]] = {"EduScore": EduScore}
+class Exercise(BaseModel):
+    """One exercise with its worked solution; programming exercises also carry a signature and docstring."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    question: str = Field(min_length=1, max_length=4000)
+    solution: str = Field(min_length=1, max_length=8000)
+    signature: str = Field(default="", max_length=1000)
+    docstring: str = Field(default="", max_length=4000)
+
+
+class Exercises(BaseModel):
+    """Exercises written from one textbook passage."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    exercises: list[Exercise] = Field(min_length=1, max_length=20)
+
+
+OUTPUT_MODELS: dict[str, type[BaseModel]] = {"EduScore": EduScore, "Exercises": Exercises}
 
 
 @functools.cache
@@ -47,14 +66,17 @@ def json_schema_for(model: type[BaseModel]) -> dict[str, Any]:
     """A compact JSON schema for a server's grammar. Integer ranges become enums, because llama.cpp's
     grammar ignores minimum/maximum (a 0-5 score came back as 10 and 10346) but honours enums."""
     schema = model.model_json_schema()
-    for prop in schema.get("properties", {}).values():
-        prop.pop("title", None)
-        lo, hi = prop.get("minimum"), prop.get("maximum")
-        if prop.get("type") == "integer" and lo is not None and hi is not None and hi - lo <= 100:
-            prop["enum"] = list(range(int(lo), int(hi) + 1))
-        prop.pop("maxLength", None)
-    schema.pop("title", None)
-    schema.pop("description", None)
+    for part in [schema, *schema.get("$defs", {}).values()]:
+        for prop in part.get("properties", {}).values():
+            prop.pop("title", None)
+            lo, hi = prop.get("minimum"), prop.get("maximum")
+            if prop.get("type") == "integer" and lo is not None and hi is not None and hi - lo <= 100:
+                prop["enum"] = list(range(int(lo), int(hi) + 1))
+            # Length bounds become huge grammars in llama.cpp; pydantic checks them after parsing.
+            for key in ("maxLength", "minLength", "maxItems"):
+                prop.pop(key, None)
+        part.pop("title", None)
+        part.pop("description", None)
     return schema
 
 

@@ -608,6 +608,201 @@ def _print_dedup_summary(summary: Any, elapsed: float) -> None:
     out.print('  see `curate sql "SELECT * FROM dups"`; `curated` leaves them out')
 
 
+synth_app = typer.Typer(
+    help="Synthetic data: textbooks from diversity seeds, exercises from textbooks, quality gates, report.",
+    no_args_is_help=True,
+)
+app.add_typer(synth_app, name="synth")
+
+
+def _llm_progress(label: str, total: int) -> tuple[Any, Any]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn(f"[bold]{label}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(
+            "ok {task.fields[ok]} · invalid {task.fields[invalid]} · failed {task.fields[failed]} · "
+            "cached {task.fields[cached]} · {task.fields[tokens]:,} tok · ${task.fields[cost]:.4f}"
+        ),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    bar = Progress(*columns, console=err, disable=not err.is_terminal)
+    task_id = bar.add_task(label, total=total, ok=0, invalid=0, failed=0, cached=0, tokens=0, cost=0.0)
+
+    def advance(result: Any, stats: Any) -> None:
+        bar.update(
+            task_id,
+            completed=stats.done,
+            ok=stats.ok,
+            invalid=stats.invalid,
+            failed=stats.failed,
+            cached=stats.cache_hits,
+            tokens=stats.tokens_in + stats.tokens_out,
+            cost=stats.cost_usd,
+        )
+
+    return bar, advance
+
+
+def _print_generation_summary(summary: Any) -> None:
+    statuses = " · ".join(f"{k} {v}" for k, v in sorted(summary.by_status.items())) or "nothing"
+    out.print(
+        f"[bold]{summary.task}s[/] run {summary.run_id} with {summary.model}: {statuses} · cache hits "
+        f"{summary.cache_hits} · {summary.http_requests} requests · tokens in {summary.tokens_in:,} / out "
+        f"{summary.tokens_out:,} · ${summary.cost_usd:.4f}"
+    )
+    if any(k != "ok" for k in summary.by_status):
+        out.print(
+            '  every outcome keeps its reason: `curate sql "SELECT status, reason, count(*) FROM generations '
+            'GROUP BY ALL"`'
+        )
+
+
+def _run_synth(config: CurateConfig, verbose: bool, what: str, fresh: bool, wait: float | None, gates: bool) -> Any:
+    from warehouse.lock import writer_lock
+
+    root = config.settings.data_root.resolve()
+    _prepare_flow_environment(config, verbose)
+    if config.settings.llm_api_key:  # the flow's task reads the key from the environment, never from parameters
+        os.environ.setdefault("CURATE_LLM_API_KEY", config.settings.llm_api_key.get_secret_value())
+    with writer_lock(root, wait=wait, command=f"curate synth {what}"):
+        from flows import progress as progress_registry
+        from flows.synth import exercises_flow, gates_flow, textbooks_flow
+
+        summary = None
+        if what in ("textbooks", "exercises"):
+            total = config.synth.seeds.n if what == "textbooks" else None
+            bar, advance = _llm_progress(what, total or 0)
+            progress_registry.register(str(root), advance)
+            try:
+                with bar:
+                    flow = textbooks_flow if what == "textbooks" else exercises_flow
+                    summary = flow(
+                        str(root),
+                        config.synth,
+                        config.llm,
+                        base_url=config.settings.llm_base_url,
+                        model=config.settings.llm_model,
+                        fresh=fresh,
+                        wait=wait,
+                    )
+            finally:
+                progress_registry.unregister(str(root))
+            _print_generation_summary(summary)
+        if gates:
+            started = time.monotonic()
+            found = gates_flow(str(root), config.synth, config.dedup, config.embed, wait=wait)
+            _print_gates(root, found, time.monotonic() - started)
+    return summary
+
+
+def _print_gates(root: Path, found: Any, elapsed: float) -> None:
+    from curators.synth.gates import summary_json
+
+    d = found.dedup
+    out.print(
+        f"[bold]gates[/] in {elapsed:.1f}s: near-duplicates {d.dups:,} of {d.documents:,} "
+        f"({', '.join(f'{m} {n}' for m, n in sorted(d.by_method.items())) or 'none'}) · "
+        f"contaminated {found.decontam_flagged:,} of {found.decontam_checked:,} checked · scored {found.scored:,}"
+        + (f" with {found.filter_id}" if found.filter_id else "")
+    )
+    for note in found.skipped:
+        out.print(f"  skipped {note}")
+    counts = summary_json(root)
+    out.print(
+        "  generations {generations:,} · ok {ok:,} · duplicates {duplicates:,} · contaminated {contaminated:,} · "
+        "scored {scored:,} · usable {usable:,}".format(**counts)
+        + ' — see `curate sql "SELECT * FROM synthetic"` and `curate synth report`'
+    )
+
+
+def _synth_overrides(n: int | None, seed: int | None, mode: str | None, max_tokens: int | None) -> dict[str, Any]:
+    section: dict[str, Any] = {}
+    seeds: dict[str, Any] = {}
+    if n is not None:
+        seeds["n"] = n
+    if seed is not None:
+        seeds["seed"] = seed
+    if mode is not None:
+        seeds["mode"] = mode
+    if seeds:
+        section["seeds"] = seeds
+    if max_tokens is not None:
+        section["textbook"] = {"max_tokens": max_tokens}
+    return {"synth": section} if section else {}
+
+
+@synth_app.command("textbooks")
+def synth_textbooks(
+    ctx: typer.Context,
+    n: int | None = typer.Option(None, "--n", help="Seeds, one textbook each (default: synth.seeds.n, 100)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the seed sampler (same seed: same seeds)."),
+    mode: str | None = typer.Option(
+        None, "--mode", help="taxonomy (topic x audience x style x persona x words) or web (top curated documents)."
+    ),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", help="Longest generation, in tokens."),
+    gates: bool = typer.Option(True, "--gates/--no-gates", help="Then dedup, decontaminate and score them."),
+    fresh: bool = typer.Option(False, "--fresh", help="Start a new run instead of resuming the same one."),
+    wait: float | None = typer.Option(None, "--wait", help="Seconds to wait for another writer (-1: forever)."),
+) -> None:
+    """Generate textbooks from diversity seeds (resumable; answers cached and cost-accounted), then run the
+    quality gates: near-duplicates (among generations and against curated documents), benchmark
+    contamination, and the educational score of the trained filter. See them in the `synthetic` view."""
+    c = _ctx(ctx)
+    config = c.config(_synth_overrides(n, seed, mode, max_tokens))
+    _run_synth(config, c.verbose, "textbooks", fresh, wait, gates)
+
+
+@synth_app.command("exercises")
+def synth_exercises(
+    ctx: typer.Context,
+    per_textbook: int | None = typer.Option(None, "--per-textbook", help="Exercises per textbook (default 3)."),
+    gates: bool = typer.Option(True, "--gates/--no-gates", help="Then dedup, decontaminate and score them."),
+    fresh: bool = typer.Option(False, "--fresh", help="Start a new run instead of resuming the same one."),
+    wait: float | None = typer.Option(None, "--wait", help="Seconds to wait for another writer (-1: forever)."),
+) -> None:
+    """Write exercises with worked solutions from each textbook of the latest textbook run (programming
+    topics: a function signature + docstring and its solution), linked to their textbook by parent_id."""
+    c = _ctx(ctx)
+    overrides = {"synth": {"exercises": {"per_textbook": per_textbook}}} if per_textbook else None
+    _run_synth(c.config(overrides), c.verbose, "exercises", fresh, wait, gates)
+
+
+@synth_app.command("gates")
+def synth_gates(
+    ctx: typer.Context,
+    wait: float | None = typer.Option(None, "--wait", help="Seconds to wait for another writer (-1: forever)."),
+) -> None:
+    """(Re)run the quality gates over every generation: dedup, decontamination, score."""
+    c = _ctx(ctx)
+    _run_synth(c.config(), c.verbose, "gates", False, wait, True)
+
+
+@synth_app.command("report")
+def synth_report(
+    ctx: typer.Context,
+    task: str | None = typer.Option(None, "--task", help="Only textbook or exercise generations."),
+    sample_size: int | None = typer.Option(None, "--sample-size", help="Texts per sample-based metric."),
+) -> None:
+    """Diversity of the generations: near-duplicate rate, most common openings, distinct-n, compression
+    ratio, embedding neighbours, tokens and cost, overall and per axis value; contamination per benchmark."""
+    from curators.synth.gates import report
+
+    c = _ctx(ctx)
+    config = c.config({"synth": {"diversity": {"sample_size": sample_size}}} if sample_size else None)
+    out.print(report(config.settings.data_root.resolve(), config.synth.diversity, task), markup=False, highlight=False)
+
+
 llm_app = typer.Typer(help="The embedded LLM endpoint (llama.cpp's OpenAI-compatible server).", no_args_is_help=True)
 app.add_typer(llm_app, name="llm")
 

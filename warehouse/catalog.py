@@ -77,6 +77,22 @@ DERIVED_VIEWS: dict[str, str] = {
         SELECT * FROM generations_all QUALIFY row_number() OVER (PARTITION BY id ORDER BY run_id DESC) = 1
     """,
     "contamination": "SELECT * FROM contamination_all",
+    # One row per generation with its gates: seed axes, duplicate, contamination, score, and `usable`.
+    "synthetic": """
+        SELECT g.id, g.task, g.status, g.reason, g.seed_id, g.parent_id, s.kind AS seed_kind, s.subject, s.topic,
+               s.subtopic, s.audience, s.style, s.persona, g.text, g.n_chars, g.model, g.prompt_id,
+               g.tokens_in, g.tokens_out, g.cost_usd, g.stripped_opening,
+               d.id IS NOT NULL AS is_dup, d.dup_of, d.method AS dup_method, d.similarity AS dup_similarity,
+               c.benchmarks IS NOT NULL AS contaminated, c.benchmarks,
+               sc.score, sc.keep,
+               g.status = 'ok' AND d.id IS NULL AND c.benchmarks IS NULL AND coalesce(sc.keep, true) AS usable
+        FROM generations g
+        LEFT JOIN seeds s USING (seed_id)
+        LEFT JOIN (SELECT * FROM dups WHERE target = 'generations') d ON d.id = g.id
+        LEFT JOIN (SELECT id, string_agg(DISTINCT benchmark, ',' ORDER BY benchmark) AS benchmarks
+                   FROM contamination GROUP BY id) c ON c.id = g.id
+        LEFT JOIN scores sc ON sc.id = g.id
+    """,
 }
 
 

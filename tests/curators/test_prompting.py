@@ -5,17 +5,28 @@ import re
 import pytest
 
 from curators.errors import CurateError
-from curators.prompting import EduScore, extract_json, json_schema_for, list_prompts, load_prompt, parse_answer
+from curators.prompting import (
+    EduScore,
+    Exercises,
+    extract_json,
+    json_schema_for,
+    list_prompts,
+    load_prompt,
+    parse_answer,
+)
 
 
 def test_shipped_prompts_have_ids_outputs_and_params() -> None:
     prompts = {p.task: p for p in list_prompts()}
-    assert {"edu", "edu-code"} <= set(prompts)
+    assert {"edu", "edu-code", "textbook", "exercises"} <= set(prompts)
+    expected = {"edu": EduScore, "edu-code": EduScore, "textbook": None, "exercises": Exercises}
     for prompt in prompts.values():
         assert re.fullmatch(rf"{prompt.task}@v\d+:[0-9a-f]{{8}}", prompt.prompt_id)
-        assert prompt.output_model is EduScore
-        assert prompt.params["temperature"] == 0.0 and prompt.params["max_tokens"] > 0
+        assert prompt.output_model is expected[prompt.task]
+        assert prompt.params["max_tokens"] > 0
         assert prompt.description
+    # Judgements are deterministic; generations sample.
+    assert prompts["edu"].params["temperature"] == 0.0 and prompts["textbook"].params["temperature"] > 0
 
 
 def test_render_fills_the_document_and_refuses_missing_variables() -> None:
