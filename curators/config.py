@@ -348,6 +348,11 @@ class TextbookConfig(StrictModel):
     temperature: float | None = Field(default=None, ge=0.0, le=2.0, description="Override the template's temperature.")
     min_chars: int = Field(default=400, ge=0, description="Shorter generations are kept as status too_short.")
     strip_openings: bool = Field(default=True, description="Remove boilerplate openings (Sure!, Once upon a time...).")
+    trim_truncated: bool = Field(
+        default=False,
+        description="Keep a generation cut at the token limit, trimmed to its last full sentence (default: "
+        "status truncated, not kept).",
+    )
     batch: int = Field(default=16, ge=1, description="Generations per shard (the unit of resume).")
 
 

@@ -58,7 +58,7 @@ BOILERPLATE_OPENINGS = [
 def strip_opening(text: str) -> tuple[str, str | None]:
     """`text` without boilerplate openings, and what was removed (None when nothing)."""
     removed = []
-    text = text.lstrip()
+    text = text.strip()
     for _ in range(3):
         for pattern in BOILERPLATE_OPENINGS:
             match = pattern.match(text)
@@ -181,12 +181,26 @@ def textbook_row(result: LLMResult, seed: Seed, config: TextbookConfig, run_id: 
     row["stripped_opening"] = stripped
     row["n_chars"] = len(text)
     if result.finish_reason == "length":
-        row.update(status="truncated", reason=f"stopped at the token limit ({params.get('max_tokens')} tokens)")
-    elif len(text) < config.min_chars:
+        limit = f"stopped at the token limit ({params.get('max_tokens')} tokens)"
+        if not config.trim_truncated:
+            row.update(status="truncated", reason=limit)
+            return row
+        text = trim_to_sentence(text)
+        row.update(reason=f"{limit}; trimmed to its last full sentence", n_chars=len(text))
+    if len(text) < config.min_chars:
         row.update(status="too_short", reason=f"{len(text)} characters < min_chars {config.min_chars}")
     else:
         row["text"] = text
     return row
+
+
+def trim_to_sentence(text: str) -> str:
+    """`text` up to its last sentence end (. ! ? or a line break), for a generation cut mid-sentence."""
+    ends = [text.rfind(mark) for mark in (". ", "! ", "? ", ".\n", "!\n", "?\n", "\n\n")]
+    end = max(ends)
+    if text.rstrip().endswith((".", "!", "?")):
+        return text.rstrip()
+    return text[: end + 1].rstrip() if end > 0 else ""
 
 
 def cut_passage(text: str, max_chars: int) -> str:

@@ -1,0 +1,99 @@
+"""Seeds to scored, decontaminated, deduplicated generations, with the real embedded endpoint
+(SmolLM2-135M under llama.cpp), the real embedder and filter, Prefect, DuckDB and Parquet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from curators.config import (
+    DecontamConfig,
+    DedupConfig,
+    EmbedConfig,
+    FilterConfig,
+    IngestConfig,
+    LLMConfig,
+    SeedConfig,
+    SourceSpec,
+    SynthConfig,
+    TextbookConfig,
+)
+from curators.ingest import ingest_unit
+from curators.local_llm import TEST_MODEL
+from curators.sources import plan_units
+from curators.text import doc_id
+from flows.synth import gates_flow, textbooks_flow
+from flows.train import train_flow
+from tests.realtext import build_labelled_warehouse
+from warehouse.catalog import query
+from warehouse.runs import open_run
+
+pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.slow]
+
+
+def synthetic(root: Path) -> dict[str, dict]:
+    columns, rows = query(root, "SELECT * FROM synthetic")
+    return {r[0]: dict(zip(columns, r, strict=True)) for r in rows}
+
+
+def ingest_jsonl(root: Path, path: Path, name: str) -> None:
+    config = IngestConfig(sources=[SourceSpec(path=str(path), name=name, id_field="name")])
+    with open_run(root, "ingest", config) as run:
+        for unit in plan_units(config).units:
+            ingest_unit(unit, root, run.run_id, config)
+
+
+def test_seeds_to_scored_decontaminated_deduplicated_generations(tmp_path: Path, data_root: Path) -> None:
+    build_labelled_warehouse(data_root, tmp_path)
+    train_flow(str(data_root), FilterConfig(min_labels=20, n_estimators=50), EmbedConfig())
+    llm = LLMConfig(local_model=TEST_MODEL, max_reasks=0)
+    config = SynthConfig(
+        seeds=SeedConfig(n=6, seed=3), textbook=TextbookConfig(max_tokens=200, min_chars=80, trim_truncated=True)
+    )
+
+    summary = textbooks_flow(str(data_root), config, llm)
+    assert summary.requested == 6 and sum(summary.by_status.values()) == 6 and summary.http_requests == 6
+    gates = gates_flow(str(data_root), config, DedupConfig(), EmbedConfig())
+    rows = synthetic(data_root)
+    assert len(rows) == 6
+    ok = sorted((r for r in rows.values() if r["status"] == "ok"), key=lambda r: r["id"])
+    assert len(ok) >= 2, f"SmolLM2 wrote fewer than 2 usable textbooks: {[r['reason'] for r in rows.values()]}"
+    # Every generation is traceable to its seed, and every seed axis is stored.
+    _, seeds = query(data_root, "SELECT seed_id, subject, subtopic, audience, style, persona FROM seeds")
+    assert len(seeds) == 6 and all(all(v for v in s) for s in seeds)
+    assert {r["seed_id"] for r in rows.values()} == {s[0] for s in seeds}
+    # Scored by the same filter as the corpus; checked for contamination; deduplicated against the corpus.
+    assert gates.filter_id and gates.scored == 6 and all(r["score"] is not None for r in ok)
+    assert gates.decontam_checked == len(ok) and gates.dedup.documents == 6
+    assert all(
+        r["status"] != "ok" or r["usable"] == (not r["is_dup"] and not r["contaminated"] and r["keep"])
+        for r in rows.values()
+    )
+
+    # Decontamination finds a benchmark item that is in a generation (a user-supplied benchmark here)...
+    planted, copied = ok[0], ok[1]
+    bench = tmp_path / "mybench.jsonl"
+    bench.write_text(json.dumps({"id": "item-7", "text": planted["text"][:600]}) + "\n" + "{not json\n")
+    # ...and a curated document identical to a generation makes that generation a duplicate of it.
+    docs_file = tmp_path / "more-docs.jsonl"
+    docs_file.write_text(json.dumps({"name": "copy", "text": copied["text"]}) + "\n")
+    ingest_jsonl(data_root, docs_file, "more")
+    config2 = config.model_copy(update={"decontam": DecontamConfig(extra_jsonl=[bench])})
+    gates_flow(str(data_root), config2, DedupConfig(), EmbedConfig())
+    rows = synthetic(data_root)
+    assert rows[planted["id"]]["contaminated"] and rows[planted["id"]]["benchmarks"] == "mybench"
+    assert not rows[planted["id"]]["usable"]
+    _, found = query(
+        data_root, "SELECT benchmark, item_id, ngram_overlap FROM contamination WHERE id = ?", [planted["id"]]
+    )
+    assert ("mybench", "item-7") in {(b, i) for b, i, _ in found}
+    assert rows[copied["id"]]["is_dup"] and rows[copied["id"]]["dup_of"] == doc_id("more", "copy")
+    assert not rows[copied["id"]]["usable"]
+    others = [r for r in rows.values() if r["id"] not in (planted["id"], copied["id"])]
+    assert not any(r["contaminated"] for r in others)
+
+    # A rerun of the same job reads every answer back: no request reaches the endpoint.
+    again = textbooks_flow(str(data_root), config, llm)
+    assert again.run_id == summary.run_id and again.http_requests == 0 and again.by_status == summary.by_status
