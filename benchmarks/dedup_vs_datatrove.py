@@ -136,38 +136,16 @@ def read_corpus(path: Path) -> tuple[list[str], list[str]]:
 def find_duplicates(
     ids: list[str], texts: list[str], config: Any, batch: int = 2048, threads: int = 1
 ) -> tuple[Any, list[Any]]:
-    """Ours, in memory: signatures -> DuckDB -> `deduplicate`. Returns the DedupResult and every
-    verified near pair at or above the threshold (exact pairs are in the result's clusters)."""
-    import duckdb
-    import pyarrow as pa
+    """Ours, in memory: the library's `find_duplicates` (signatures -> DuckDB -> verify -> clusters).
+    Returns the DedupResult and every verified near pair at or above the threshold."""
+    from curators.dedup import find_duplicates as library_find_duplicates
 
-    from curators.dedup import deduplicate
-    from curators.minhash import MinHasher, signature_table
-
-    hasher = MinHasher(config.minhash)
-    parts = [
-        signature_table(ids[i : i + batch], texts[i : i + batch], hasher, "bench") for i in range(0, len(ids), batch)
-    ]
-    table = pa.concat_tables(parts)
-    con = duckdb.connect(config={"threads": threads})
-    con.register("minhash_rows", table)
-    con.execute(
-        "CREATE TABLE sig AS SELECT id, exact_hash, n_shingles, n_chars, bands, false AS protected FROM minhash_rows"
-    )
-    con.execute(
-        "CREATE TABLE priority AS SELECT id, NULL::FLOAT AS score, n_chars, id AS order_key, false AS protected "
-        "FROM minhash_rows"
-    )
-    con.unregister("minhash_rows")
-    del parts, table
-    by_id = dict(zip(ids, texts, strict=True))
     verified: list[Any] = []
 
     def keep(pairs: list[Any]) -> None:
         verified.extend(p for p in pairs if p.is_dup)
 
-    result = deduplicate(con, "sig", "priority", config, texts=lambda want: {i: by_id[i] for i in want}, sink=keep)
-    con.close()
+    result = library_find_duplicates(ids, texts, config, sink=keep, batch=batch, threads=threads)
     return result, verified
 
 

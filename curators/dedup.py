@@ -378,3 +378,60 @@ def deduplicate(
         semantic_pairs=len(semantic or []),
         by_method=dict(by_method),
     )
+
+
+def find_duplicates(
+    ids: list[str],
+    texts: list[str],
+    config: DedupConfig | None = None,
+    scores: dict[str, float] | None = None,
+    protected: set[str] | None = None,
+    sink: PairSink | None = None,
+    batch: int = 2048,
+    threads: int | None = None,
+) -> DedupResult:
+    """The whole stage in memory, for a list of texts (no warehouse): signatures, exact and LSH
+    candidates, verification, clusters and survivors. `order_key` (for the `earliest` rule) is the
+    position in `ids`; `protected` documents are never reported as duplicates."""
+    from curators.minhash import MinHasher, signature_table
+
+    config = config or DedupConfig()
+    if len(ids) != len(texts) or len(set(ids)) != len(ids):
+        raise ValueError("ids must be distinct and as many as texts")
+    hasher = MinHasher(config.minhash)
+    parts = [
+        signature_table(ids[i : i + batch], texts[i : i + batch], hasher, "memory") for i in range(0, len(ids), batch)
+    ]
+    table = pa.concat_tables(parts) if parts else None
+    con = duckdb.connect(config={"threads": threads} if threads else {})
+    try:
+        protected = protected or set()
+        extra = pa.table(
+            {
+                "id": pa.array(ids, pa.string()),
+                "score": pa.array([None if scores is None else scores.get(i) for i in ids], pa.float32()),
+                "order_key": pa.array([f"{k:012d}" for k in range(len(ids))], pa.string()),
+                "protected": pa.array([i in protected for i in ids], pa.bool_()),
+            }
+        )
+        con.register("extra_rows", extra)
+        if table is None:
+            table = pa.table({"id": pa.array([], pa.string())})
+        con.register("minhash_rows", table)
+        con.execute(
+            "CREATE TABLE sig AS SELECT m.id, m.exact_hash, m.n_shingles, m.n_chars, m.bands, e.protected "
+            "FROM minhash_rows m JOIN extra_rows e USING (id)"
+            if len(ids)
+            else "CREATE TABLE sig (id VARCHAR, exact_hash VARCHAR, n_shingles BIGINT, n_chars BIGINT, "
+            "bands UBIGINT[], protected BOOLEAN)"
+        )
+        con.execute(
+            "CREATE TABLE priority AS SELECT s.id, e.score, s.n_chars, e.order_key, e.protected "
+            "FROM sig s JOIN extra_rows e USING (id)"
+        )
+        con.unregister("minhash_rows")
+        con.unregister("extra_rows")
+        by_id = dict(zip(ids, texts, strict=True))
+        return deduplicate(con, "sig", "priority", config, texts=lambda want: {i: by_id[i] for i in want}, sink=sink)
+    finally:
+        con.close()

@@ -23,6 +23,7 @@ The rules, as the docs state them:
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -43,7 +44,8 @@ MAX_HASH32 = np.uint32(0xFFFFFFFF)
 _NO_SPACE_SCRIPTS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f"
 _WORD = re.compile(rf"[{_NO_SPACE_SCRIPTS}]|[^\W{_NO_SPACE_SCRIPTS}]+")
 _WORD_OR_PUNCT = re.compile(rf"[{_NO_SPACE_SCRIPTS}]|[^\W{_NO_SPACE_SCRIPTS}]+|[^\w\s]")
-_ASCII_WORD = re.compile(r"\w+")  # the same tokens on ASCII text, faster
+_NO_SPACE_CHAR = re.compile(rf"[{_NO_SPACE_SCRIPTS}]")
+_ASCII_WORD = re.compile(r"\w+")  # the same tokens as _WORD on text without those scripts, faster
 _ASCII_WORD_OR_PUNCT = re.compile(r"\w+|[^\w\s]")
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _DIGIT = re.compile(r"\d")
@@ -125,6 +127,34 @@ class _TokenHashes(dict):
 _token_hashes = {True: _TokenHashes(zero_digits=True), False: _TokenHashes(zero_digits=False)}
 
 
+class _ByteTokenHashes(dict):
+    """The same hashes for ASCII tokens given as bytes (already cased and digit-zeroed by the table)."""
+
+    def __missing__(self, token: bytes) -> int:
+        value = xxhash.xxh3_64_intdigest(token)
+        if len(self) >= 2_000_000:
+            self.clear()
+        self[token] = value
+        return value
+
+
+_byte_token_hashes = _ByteTokenHashes()
+
+
+@functools.cache
+def _ascii_table(lowercase: bool, zero_digits: bool) -> bytes:
+    """bytes.translate table: word characters kept (cased, digits zeroed as configured), others -> space.
+    On ASCII text, `text.encode().translate(table).split()` gives exactly the tokens of `\\w+`, ~3x faster."""
+    table = bytearray(b" " * 256)
+    for c in b"abcdefghijklmnopqrstuvwxyz_":
+        table[c] = c
+    for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+        table[c] = c + 32 if lowercase else c
+    for c in b"0123456789":
+        table[c] = ord("0") if zero_digits else c
+    return bytes(table)
+
+
 def normalize(text: str, config: MinHashConfig, digits: bool = True) -> str:
     """The text as compared: NFC (or diacritics removed), case, digits per config (word tokens have
     their digits replaced when hashed, so the tokenizer passes `digits=False`)."""
@@ -162,6 +192,11 @@ def _token_hashes_of(text: str, config: MinHashConfig) -> np.ndarray:
     parts = []
     ends_in_space = False
     for piece in _slices(text):
+        if config.shingle == "word" and config.strip_punctuation and piece.isascii():
+            tokens_b = piece.encode("ascii").translate(_ascii_table(config.lowercase, config.normalize_digits)).split()
+            lookup_b = _byte_token_hashes.__getitem__
+            parts.append(np.fromiter(map(lookup_b, tokens_b), dtype=np.uint64, count=len(tokens_b)))
+            continue
         piece = normalize(piece, config, digits=config.shingle == "char")
         if config.shingle == "char":
             collapsed = _SPACE.sub(" ", piece)
@@ -171,7 +206,7 @@ def _token_hashes_of(text: str, config: MinHashConfig) -> np.ndarray:
             codes = np.frombuffer(collapsed.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
             parts.append(_fmix64(codes.astype(np.uint64) + _GOLDEN))
         else:
-            if piece.isascii():
+            if piece.isascii() or not _NO_SPACE_CHAR.search(piece):
                 pattern = _ASCII_WORD if config.strip_punctuation else _ASCII_WORD_OR_PUNCT
             else:
                 pattern = _WORD if config.strip_punctuation else _WORD_OR_PUNCT
