@@ -189,6 +189,9 @@ class RunConfig(StrictModel):
     train_and_score: bool = Field(
         default=True, description="Train the filter on the labels (when there are enough) and score every document."
     )
+    dedup: bool = Field(
+        default=True, description="Find exact and near-duplicates (after scoring: the best-scored copy survives)."
+    )
 
 
 class MinHashConfig(StrictModel):

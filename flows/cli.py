@@ -180,8 +180,9 @@ def run(
 ) -> None:
     """Run the main job on the configured sources (default: the built-in `python-stdlib` corpus):
     ingest, label a small diverse sample with the LLM (run.label_n documents; the embedded endpoint
-    unless one is configured), train the filter when the labels allow it, score every document, and
-    print the status summary. Rerunning resumes and skips finished work."""
+    unless one is configured), train the filter when the labels allow it, score every document,
+    deduplicate (exact + MinHash near-duplicates; `curated` leaves them out), and print the status
+    summary. Rerunning resumes and skips finished work."""
     c = _ctx(ctx)
     config = c.config()
     _run_ingest(config, c.verbose, fresh, wait)
@@ -202,6 +203,8 @@ def run(
                 err.print(f"  hint: {exc.hint}", markup=False, highlight=False)
         else:
             _run_score(config, c.verbose, None, "local", None, wait)
+    if config.run.dedup:
+        _run_dedup(config, c.verbose, "docs", [], "local", None, wait)
     _print_status(config.settings.data_root)
 
 

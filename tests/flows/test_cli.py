@@ -36,8 +36,16 @@ def small_warehouse(tmp_path: Path, data_root: Path) -> Path:
 def test_help_explains_commands_and_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     text = capsys.readouterr().out
-    for command in ("run", "ingest", "sql", "status", "config"):
+    for command in ("run", "ingest", "sql", "status", "config", "dedup", "synth"):
         assert command in text
+    assert main(["dedup", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for option in ("--threshold", "--bands", "--rows", "--verify", "--keep", "--semantic", "--against", "dup_of"):
+        assert option in text
+    assert main(["synth", "textbooks", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for option in ("--n", "--seed", "--mode", "--max-tokens", "--gates", "contamination"):
+        assert option in text
     assert main(["ingest", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     for option in (
@@ -192,6 +200,24 @@ def test_curate_run_end_to_end_on_the_python_stdlib(tmp_path: Path) -> None:
     assert json.loads(labels.stdout) == {"n": 3, "ids": 3}
     assert "labeller" in done.stdout  # the status summary shows the labels
     assert "training skipped" in done.stderr and "usable labels" in done.stderr  # 3 labels: too few to train
+    # Deduplication ran: each duplicate points at a current document that is not itself a duplicate.
+    assert "dedup docs:" in done.stdout
+    dups = subprocess.run(
+        [
+            *CURATE,
+            "sql",
+            "SELECT count(*) AS n, count(*) FILTER (WHERE dup_of IN (SELECT id FROM docs) "
+            "AND dup_of NOT IN (SELECT id FROM dups)) AS traced FROM dups",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+    found = json.loads(dups.stdout)
+    assert found["n"] == found["traced"]
 
 
 def test_prompts_list_show_and_render(small_warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:
