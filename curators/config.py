@@ -261,6 +261,11 @@ class DedupConfig(StrictModel):
     semantic_cluster_size: int = Field(default=1000, ge=10, description="Mean k-means cluster size searched.")
     memory_limit: str = Field(default="2GB", description="DuckDB memory limit while grouping band keys.")
 
+    @field_validator("semantic", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        return "off" if value is False else value  # YAML reads a bare `off` as false
+
     @property
     def verify_config(self) -> str:
         """What a verified pair's outcome depends on (a later run reuses pairs with the same value)."""
