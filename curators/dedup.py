@@ -119,15 +119,17 @@ def exact_pairs(con: duckdb.DuckDBPyConnection, sig: str) -> list[Pair]:
 
 def candidate_pairs(con: duckdb.DuckDBPyConnection, sig: str, config: DedupConfig) -> str:
     """Create the temp table `candidates(a, b)` (ids, a < b, distinct) from shared band keys; returns its name.
-    Pairs of two protected documents are left out: neither would be dropped."""
+    Pairs of two protected documents are left out: neither would be dropped. With the exact stage on,
+    one document per exact hash stands for its copies (they are clustered already)."""
     limit = config.all_pairs_max_bucket
+    partition = "exact_hash" if config.exact else "id"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE reps AS
         SELECT row_number() OVER (ORDER BY id) - 1 AS idx, id, bands, protected FROM (
             SELECT id, bands, protected FROM {sig}
             WHERE n_shingles > 0 AND bands IS NOT NULL
-            QUALIFY row_number() OVER (PARTITION BY exact_hash ORDER BY protected DESC, id) = 1)
+            QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY protected DESC, id) = 1)
         """
     )
     con.execute(
@@ -145,8 +147,8 @@ def candidate_pairs(con: duckdb.DuckDBPyConnection, sig: str, config: DedupConfi
         WITH small AS (
             SELECT bucket, unnest(members) AS m FROM buckets WHERE size <= {limit}
         ), big AS (
-            SELECT members[1] AS first, unnest(members[2:]) AS m,
-                   unnest(members[1:-1]) AS prev FROM buckets WHERE size > {limit}
+            SELECT members[1] AS first, unnest(members[2:size]) AS m,
+                   unnest(members[1:size - 1]) AS prev FROM buckets WHERE size > {limit}
         )
         SELECT DISTINCT a, b FROM (
             SELECT x.m AS a, y.m AS b FROM small x JOIN small y ON x.bucket = y.bucket AND x.m < y.m

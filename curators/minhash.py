@@ -41,12 +41,35 @@ SLICE_CHARS = 1 << 20
 CHUNK_SHINGLES = 1 << 22  # shingles permuted at once (16 MiB per temporary array)
 MAX_HASH32 = np.uint32(0xFFFFFFFF)
 
+def _mark_ranges() -> str:
+    """A regex class body of every combining mark (Unicode category M*) in the BMP. Python's `\\w` does
+    not match them, yet Indic vowel signs and Arabic vowel marks are part of words."""
+    ranges, start, prev = [], None, None
+    for code in range(0x300, 0x10000):
+        if unicodedata.category(chr(code)).startswith("M"):
+            if start is None:
+                start = code
+            elif code != prev + 1:
+                ranges.append((start, prev))
+                start = code
+            prev = code
+    if start is not None:
+        ranges.append((start, prev))
+    return "".join(f"\\u{a:04x}-\\u{b:04x}" if a != b else f"\\u{a:04x}" for a, b in ranges)
+
+
+_MARKS = _mark_ranges()
 _NO_SPACE_SCRIPTS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f"
-_WORD = re.compile(rf"[{_NO_SPACE_SCRIPTS}]|[^\W{_NO_SPACE_SCRIPTS}]+")
-_WORD_OR_PUNCT = re.compile(rf"[{_NO_SPACE_SCRIPTS}]|[^\W{_NO_SPACE_SCRIPTS}]+|[^\w\s]")
+# Words: runs of word characters and combining marks; Han, kana and Thai: one character each.
+_WORD = re.compile(rf"[{_NO_SPACE_SCRIPTS}]|(?:(?![{_NO_SPACE_SCRIPTS}])[\w{_MARKS}])+")
+_WORD_OR_PUNCT = re.compile(rf"[{_NO_SPACE_SCRIPTS}]|(?:(?![{_NO_SPACE_SCRIPTS}])[\w{_MARKS}])+|[^\w\s{_MARKS}]")
 _NO_SPACE_CHAR = re.compile(rf"[{_NO_SPACE_SCRIPTS}]")
-_ASCII_WORD = re.compile(r"\w+")  # the same tokens as _WORD on text without those scripts, faster
-_ASCII_WORD_OR_PUNCT = re.compile(r"\w+|[^\w\s]")
+# The same tokens on text without those scripts, faster (one character class).
+_PLAIN_WORD = re.compile(rf"[\w{_MARKS}]+")
+_PLAIN_WORD_OR_PUNCT = re.compile(rf"[\w{_MARKS}]+|[^\w\s{_MARKS}]")
+_PUNCT = re.compile(rf"[^\w\s{_MARKS}]+")
+_LAST_SPACE = re.compile(r"\s(?=\S*\Z)")
+_LAST_NON_WORD = re.compile(rf"[^\w{_MARKS}](?=[\w{_MARKS}]*\Z)")
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _DIGIT = re.compile(r"\d")
 _SPACE = re.compile(r"\s+")
@@ -174,48 +197,66 @@ def normalize(text: str, config: MinHashConfig, digits: bool = True) -> str:
 
 
 def _slices(text: str) -> Iterator[str]:
-    """`text` in pieces of about SLICE_CHARS characters, cut at whitespace."""
+    """`text` in pieces of about SLICE_CHARS characters, cut after the last whitespace of the window, else
+    after its last non-word character (so no token is cut), else (one token longer than a slice) anywhere."""
     start, n = 0, len(text)
     while start < n:
         end = min(start + SLICE_CHARS, n)
         if end < n:
-            cut = text.rfind(" ", start, end)
-            cut = max(cut, text.rfind("\n", start, end))
-            if cut > start:
-                end = cut + 1
+            window = text[start:end]
+            found = _LAST_SPACE.search(window) or _LAST_NON_WORD.search(window)
+            if found and found.start() > 0:
+                end = start + found.start() + 1
         yield text[start:end]
         start = end
 
 
 def _token_hashes_of(text: str, config: MinHashConfig) -> np.ndarray:
     """64-bit hashes of the normalised tokens (words) or characters of `text`, in order."""
+    if config.shingle == "char":
+        return _char_hashes_of(text, config)
     parts = []
-    ends_in_space = False
+    lookup_b = _byte_token_hashes.__getitem__
+    lookup = _token_hashes[config.normalize_digits].__getitem__
     for piece in _slices(text):
-        if config.shingle == "word" and config.strip_punctuation and piece.isascii():
+        if config.strip_punctuation and piece.isascii():
             tokens_b = piece.encode("ascii").translate(_ascii_table(config.lowercase, config.normalize_digits)).split()
-            lookup_b = _byte_token_hashes.__getitem__
             parts.append(np.fromiter(map(lookup_b, tokens_b), dtype=np.uint64, count=len(tokens_b)))
             continue
-        piece = normalize(piece, config, digits=config.shingle == "char")
-        if config.shingle == "char":
-            collapsed = _SPACE.sub(" ", piece)
-            if ends_in_space and collapsed.startswith(" "):
-                collapsed = collapsed[1:]
-            ends_in_space = collapsed.endswith(" ")
-            codes = np.frombuffer(collapsed.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-            parts.append(_fmix64(codes.astype(np.uint64) + _GOLDEN))
+        piece = normalize(piece, config, digits=False)
+        if not _NO_SPACE_CHAR.search(piece):
+            pattern = _PLAIN_WORD if config.strip_punctuation else _PLAIN_WORD_OR_PUNCT
         else:
-            if piece.isascii() or not _NO_SPACE_CHAR.search(piece):
-                pattern = _ASCII_WORD if config.strip_punctuation else _ASCII_WORD_OR_PUNCT
-            else:
-                pattern = _WORD if config.strip_punctuation else _WORD_OR_PUNCT
-            tokens = pattern.findall(piece)
-            lookup = _token_hashes[config.normalize_digits].__getitem__
-            parts.append(np.fromiter(map(lookup, tokens), dtype=np.uint64, count=len(tokens)))
+            pattern = _WORD if config.strip_punctuation else _WORD_OR_PUNCT
+        tokens = pattern.findall(piece)
+        parts.append(np.fromiter(map(lookup, tokens), dtype=np.uint64, count=len(tokens)))
     if not parts:
         return np.zeros(0, dtype=np.uint64)
     return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def _char_hashes_of(text: str, config: MinHashConfig) -> np.ndarray:
+    """Character mode: the normalised text (punctuation dropped when configured), whitespace runs made
+    one space, stripped at both ends; a 64-bit hash per character."""
+    parts = []
+    ends_in_space = True  # a leading space is dropped like one after a space
+    for piece in _slices(text):
+        piece = normalize(piece, config, digits=True)
+        if config.strip_punctuation:
+            piece = _PUNCT.sub(" ", piece)
+        collapsed = _SPACE.sub(" ", piece)
+        if ends_in_space and collapsed.startswith(" "):
+            collapsed = collapsed[1:]
+        if not collapsed:
+            continue
+        ends_in_space = collapsed.endswith(" ")
+        parts.append(np.frombuffer(collapsed.encode("utf-32-le", "surrogatepass"), dtype=np.uint32))
+    if not parts:
+        return np.zeros(0, dtype=np.uint64)
+    codes = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    if codes.size and codes[-1] == ord(" "):
+        codes = codes[:-1]
+    return _fmix64(codes.astype(np.uint64) + _GOLDEN)
 
 
 def shingles_from_tokens(tokens: np.ndarray, n: int) -> np.ndarray:

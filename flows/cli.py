@@ -564,8 +564,14 @@ def _run_dedup(
 
     _prepare_flow_environment(config, verbose)
     root = config.settings.data_root.resolve()
+    from curators.dedup_stage import target_shards
     from warehouse.lock import writer_lock
 
+    if not target_shards(root, target):  # said before Prefect starts: no flow failure for an expected case
+        raise CurateError(
+            f"nothing to deduplicate: no {target} yet",
+            hint="run `curate ingest` first" if target == "docs" else "run `curate synth textbooks` first",
+        )
     with writer_lock(root, wait=wait, command="curate dedup"):
         from flows import progress as progress_registry
         from flows.dedup import dedup_flow
@@ -604,9 +610,8 @@ def _print_dedup_summary(summary: Any, elapsed: float) -> None:
     if summary.semantic_pairs:
         out.print(f"  semantic pairs (cosine): {summary.semantic_pairs:,}")
     curve = summary.curve
-    table = Table("Jaccard", *curve["p_candidate"].keys(), title=None)
-    label = f"P(candidate) {curve['bands']}x{curve['rows']}"
-    table.add_row(label, *(f"{p:.3f}" for p in curve["p_candidate"].values()))
+    table = Table("Jaccard", *curve["p_candidate"].keys(), title=f"LSH {curve['bands']} bands x {curve['rows']} rows")
+    table.add_row("P(candidate)", *(f"{p:.3f}" for p in curve["p_candidate"].values()))
     out.print(table)
     out.print('  see `curate sql "SELECT * FROM dups"`; `curated` leaves them out')
 

@@ -1,0 +1,293 @@
+"""`curate dedup` end to end: real Prefect, DuckDB and Parquet shards, driven through `flows.cli.main`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+import curators.dedup
+from curators.minhash import MinHashConfig, shingle
+from flows.cli import main
+from tests.curators.test_dedup import delete_words, exact_jaccard, insert_word, real_texts
+from tests.curators.test_minhash import CHINESE, RUSSIAN, big_document, paragraphs
+from warehouse.catalog import query, refresh_views
+from warehouse.schemas import FILTERS, SCORES
+from warehouse.shards import done_shards, run_dir, shard_name, write_shard
+
+pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.slow]
+
+
+def write_corpus(path: Path, docs: dict[str, str]) -> Path:
+    path.write_text("".join(json.dumps({"name": name, "text": text}) + "\n" for name, text in docs.items()))
+    return path
+
+
+def ingest(root: Path, path: Path, name: str) -> None:
+    args = ["-d", str(root), "ingest", str(path), "--name", name, "--id-field", "name", "--max-doc-bytes", "20000000"]
+    assert main(args) == 0
+
+
+def dups(root: Path) -> dict[str, tuple[str, str]]:
+    """Dropped document -> (survivor, method), by document name (the locator)."""
+    _, rows = query(
+        root,
+        "SELECT d.locator, s.locator, x.method FROM dups x JOIN docs d ON d.id = x.id JOIN docs s ON s.id = x.dup_of",
+    )
+    return {name: (survivor, method) for name, survivor, method in rows}
+
+
+def dup_rows(root: Path) -> list[tuple]:
+    """Every column of `dups` that does not name a run, by document name."""
+    _, rows = query(
+        root,
+        """
+        SELECT d.locator, s.locator, m.locator, c.locator, x.method, round(x.similarity, 5), x.cluster_size, x.target
+        FROM dups x JOIN docs d ON d.id = x.id JOIN docs s ON s.id = x.dup_of
+        JOIN docs m ON m.id = x.matched_with JOIN docs c ON c.id = x.cluster_id
+        ORDER BY 1
+        """,
+    )
+    return rows
+
+
+def run_counts(root: Path, flow: str) -> tuple[str, dict]:
+    """Status and counts of the latest run of `flow`."""
+    _, rows = query(
+        root, "SELECT status, counts FROM runs WHERE flow = ? ORDER BY coalesce(finished, started) DESC LIMIT 1", [flow]
+    )
+    status, counts = rows[0]
+    return status, json.loads(counts)
+
+
+def verified_pairs(root: Path) -> set[tuple[str, str]]:
+    _, rows = query(root, "SELECT a, b FROM dup_pairs")
+    return {(a, b) for a, b in rows}
+
+
+def names(root: Path) -> dict[str, str]:
+    _, rows = query(root, "SELECT id, locator FROM docs")
+    return dict(rows)
+
+
+def corpus_one() -> dict[str, str]:
+    """Ten real documents, four near copies, two exact copies (after normalisation), one far copy."""
+    bases = real_texts(12)
+    docs = {f"b{i:02d}": text for i, text in enumerate(bases[:10])}
+    for i in range(4):
+        docs[f"n{i:02d}"] = insert_word(delete_words(bases[i], 100, offset=i), 60, "moreover")
+        assert exact_jaccard(bases[i], docs[f"n{i:02d}"]) >= 0.88
+    docs["e04"] = bases[4].upper()
+    docs["e05"] = bases[5].replace(",", "")
+    docs["f06"] = delete_words(bases[6], 12)
+    assert exact_jaccard(bases[6], docs["f06"]) < 0.6
+    return docs
+
+
+EXPECTED_ONE = {
+    "n00": ("b00", "minhash"),
+    "n01": ("b01", "minhash"),
+    "n02": ("b02", "minhash"),
+    "n03": ("b03", "minhash"),
+    "e04": ("b04", "exact"),  # same length: the earlier locator survives
+    "e05": ("b05", "exact"),  # shorter (no commas)
+}
+
+
+def test_dedup_finds_planted_duplicates_and_reruns_are_incremental(
+    tmp_path: Path, data_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = corpus_one()
+    ingest(data_root, write_corpus(tmp_path / "one.jsonl", one), "one")
+    capsys.readouterr()
+
+    assert main(["-d", str(data_root), "dedup"]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(one)} documents, 6 duplicates" in out
+    assert dups(data_root) == EXPECTED_ONE
+    _, rows = query(data_root, "SELECT locator FROM docs WHERE id NOT IN (SELECT id FROM dups)")
+    assert {r[0] for r in rows} == set(one) - set(EXPECTED_ONE)
+    status, counts = run_counts(data_root, "minhash")
+    assert status == "finished" and counts["computed"] == counts["shards"] == 1 and counts["docs"] == len(one)
+    status, first = run_counts(data_root, "dedup")
+    assert status == "finished" and first["verified"] == first["candidates"] >= 4 and first["reused"] == 0
+    first_rows = dup_rows(data_root)
+
+    # A rerun computes no signature and verifies no pair again; the dups are the same.
+    signature_files = {p: p.stat().st_mtime_ns for p, _ in done_shards(data_root, "minhash")}
+    assert main(["-d", str(data_root), "dedup"]) == 0
+    assert {p: p.stat().st_mtime_ns for p, _ in done_shards(data_root, "minhash")} == signature_files
+    assert run_counts(data_root, "minhash")[1]["computed"] == 0
+    _, again = run_counts(data_root, "dedup")
+    assert again["verified"] == 0 and again["reused"] == again["candidates"] == first["candidates"]
+    assert dup_rows(data_root) == first_rows
+
+    # A second file: only its shard gets signatures, only pairs with its documents are verified.
+    bases = real_texts(12)
+    two = {
+        "n07": insert_word(delete_words(bases[7], 100, offset=3), 40, "likewise"),
+        "e08": bases[8].lower(),
+        "b10": bases[10],
+        "n10": delete_words(bases[10], 100, offset=7),
+    }
+    before = verified_pairs(data_root)
+    ingest(data_root, write_corpus(tmp_path / "two.jsonl", two), "two")
+    assert main(["-d", str(data_root), "dedup"]) == 0
+    status, counts = run_counts(data_root, "minhash")
+    assert counts["shards"] == 2 and counts["computed"] == 1
+    _, third = run_counts(data_root, "dedup")
+    new_pairs = verified_pairs(data_root) - before
+    assert third["verified"] == len(new_pairs) > 0
+    assert third["reused"] == third["candidates"] - third["verified"] >= first["candidates"]
+    id_name = names(data_root)
+    assert all(id_name[a] in two or id_name[b] in two for a, b in new_pairs)
+    found = dups(data_root)
+    assert found == {
+        **EXPECTED_ONE,
+        "n07": ("b07", "minhash"),
+        "e08": ("b08", "exact"),  # same length: the earlier run survives
+        "n10": ("b10", "minhash"),
+    }
+    assert set(first_rows) <= set(dup_rows(data_root))  # the old dups are kept as they were
+
+
+def test_a_run_killed_during_verification_resumes_to_the_same_dups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_corpus(tmp_path / "one.jsonl", corpus_one())
+    config = tmp_path / "curate.yaml"
+    config.write_text("dedup:\n  verify_block_pairs: 1\n")
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    for root in (whole, killed):
+        ingest(root, source, "one")
+    assert main(["-c", str(config), "-d", str(whole), "dedup"]) == 0
+    _, uninterrupted = run_counts(whole, "dedup")
+
+    real_verify = curators.dedup.verify_block
+    calls = []
+
+    def dies_after_one_block(*args: object, **kwargs: object) -> list:
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("killed during verification")
+        return real_verify(*args, **kwargs)
+
+    monkeypatch.setattr(curators.dedup, "verify_block", dies_after_one_block)
+    capsys.readouterr()
+    assert main(["-c", str(config), "-d", str(killed), "dedup"]) == 1
+    assert "killed during verification" in capsys.readouterr().err
+    status, _ = run_counts(killed, "dedup")
+    assert status == "failed"
+    assert query(killed, "SELECT count(*) FROM dups")[1] == [(0,)]  # no finished run: nothing dropped yet
+    assert len(verified_pairs(killed)) == 1  # the first block was kept
+
+    monkeypatch.setattr(curators.dedup, "verify_block", real_verify)
+    assert main(["-c", str(config), "-d", str(killed), "dedup"]) == 0
+    status, resumed = run_counts(killed, "dedup")
+    assert status == "finished"
+    assert resumed["candidates"] == uninterrupted["candidates"]
+    assert resumed["verified"] == uninterrupted["candidates"] - 1 and resumed["reused"] == 1
+    assert dup_rows(killed) == dup_rows(whole)
+    assert dups(killed) == EXPECTED_ONE
+
+
+def test_bad_documents_are_handled_by_the_documented_rules(tmp_path: Path, data_root: Path) -> None:
+    big, _ = big_document(5 * 1024 * 1024, paragraphs())
+    cut = big.index("Section 100.")
+    docs = {
+        "punct1": "!!! ???",
+        "punct2": "!!! ???",
+        "punct3": "... --- ...",
+        "tiny1": "Hello world",
+        "tiny2": "hello, WORLD!",
+        "tiny3": "hello world again",
+        "spam500": "spam " * 500,
+        "spam300": "spam " * 300,
+        "zh": CHINESE,
+        "zh-copy": CHINESE[:60] + "和" + CHINESE[61:],
+        "ru": RUSSIAN,
+        "ru-copy": RUSSIAN.replace("памятью", "памяти"),
+        "big": big,
+        "big-copy": big[:cut] + big[cut + 3000 :],
+    }
+    ingest(data_root, write_corpus(tmp_path / "bad.jsonl", docs), "bad")
+    assert query(data_root, "SELECT count(*) FROM docs")[1] == [(len(docs),)]
+    assert main(["-d", str(data_root), "dedup"]) == 0
+
+    assert dups(data_root) == {
+        "tiny1": ("tiny2", "exact"),  # the same tokens; tiny2 is longer
+        "spam300": ("spam500", "minhash"),  # the same single shingle, other tokens: a near pair at 1.0
+        "zh-copy": ("zh", "minhash"),
+        "ru-copy": ("ru", "minhash"),
+        "big-copy": ("big", "minhash"),
+    }
+    _, rows = query(
+        data_root,
+        "SELECT d.locator, m.n_tokens, m.n_shingles, m.exact_hash, m.bands IS NULL, m.signature IS NULL "
+        "FROM minhash m JOIN docs d USING (id)",
+    )
+    sig = {name: rest for name, *rest in rows}
+    for name in ("punct1", "punct2", "punct3"):
+        assert sig[name] == [0, 0, "", True, True]  # no token: neither exact- nor near-deduplicated
+    assert sig["tiny1"][:2] == [2, 1] and sig["tiny3"][:2] == [3, 1]  # shorter than n: one shingle
+    assert sig["spam500"][:2] == [500, 496]
+    assert sig["big"][0] == shingle(big, MinHashConfig()).n_tokens
+    assert sig["zh"][0] > 100  # one token per character
+
+
+def test_scores_decide_survivors_and_curated_leaves_dups_out(tmp_path: Path, data_root: Path) -> None:
+    bases = real_texts(6)
+    docs = {f"b{i:02d}": text for i, text in enumerate(bases)}
+    docs["n00"] = delete_words(bases[0], 100)  # shorter and later, but scored higher
+    docs["e01"] = bases[1].upper()
+    ingest(data_root, write_corpus(tmp_path / "one.jsonl", docs), "one")
+    ids = {name: i for i, name in names(data_root).items()}
+    score = {name: 3.0 for name in docs} | {"n00": 4.5, "b00": 2.0}
+    keep = {name: name != "b05" for name in docs}
+    now = datetime.now(UTC)
+    filters = [{"filter_id": "f1", "path": "filters/f1", "created": now, "run_id": "train-1"}]
+    write_shard(run_dir(data_root, "filters", "train-1") / shard_name(0, 0), pa.Table.from_pylist(filters, FILTERS))
+    scores = [
+        {"id": ids[n], "filter_id": "f1", "score": score[n], "proba": 0.5, "keep": keep[n], "run_id": "score-1"}
+        for n in docs
+    ]
+    write_shard(run_dir(data_root, "scores", "score-1") / shard_name(0, 0), pa.Table.from_pylist(scores, SCORES))
+    refresh_views(data_root)
+
+    assert main(["-d", str(data_root), "dedup"]) == 0
+    assert dups(data_root) == {"b00": ("n00", "minhash"), "e01": ("b01", "exact")}
+    _, rows = query(data_root, "SELECT d.locator FROM curated c JOIN docs d USING (id)")
+    assert {r[0] for r in rows} == set(docs) - {"b00", "e01", "b05"}
+
+
+def test_generations_target_without_generations_is_a_clear_error(
+    tmp_path: Path, data_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ingest(data_root, write_corpus(tmp_path / "one.jsonl", {"a": real_texts(1)[0]}), "one")
+    capsys.readouterr()
+    assert main(["-d", str(data_root), "dedup", "--target", "generations"]) == 1
+    err = capsys.readouterr().err
+    assert "error: nothing to deduplicate: no generations yet" in err and "hint:" in err
+    assert main(["-d", str(data_root), "dedup", "--target", "everything"]) == 1
+    assert "unknown target 'everything'" in capsys.readouterr().err
+
+
+def test_an_expected_error_prints_no_traceback(tmp_path: Path, data_root: Path) -> None:
+    """Like `test_a_wrong_path_is_a_clear_error_without_traceback`: a CurateError is a message and a hint.
+    `--target generations` is checked inside the Prefect task, whose ERROR logs print the traceback twice
+    (task and flow) before the message, with the CLI's default PREFECT_LOGGING_LEVEL=WARNING."""
+    ingest(data_root, write_corpus(tmp_path / "one.jsonl", {"a": real_texts(1)[0]}), "one")
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "-d", str(data_root), "dedup", "--target", "generations"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 1
+    assert "error: nothing to deduplicate: no generations yet" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
