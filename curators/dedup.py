@@ -77,6 +77,10 @@ SignaturesFn = Callable[[list[str]], dict[str, np.ndarray]]
 PairSink = Callable[[list[Pair]], None]
 
 
+# A member matched in several ways is reported by the strongest evidence: exact, then MinHash, then cosine.
+METHOD_RANK = {"exact": 0, "minhash": 1, "semantic": 2}
+
+
 class UnionFind:
     def __init__(self) -> None:
         self.parent: dict[str, str] = {}
@@ -327,7 +331,7 @@ def clusters_to_dups(
         queue = deque([survivor])
         while queue:  # breadth first: each member's match is on a shortest path to the survivor
             node = queue.popleft()
-            for other, pair in sorted(edges[node], key=lambda e: (e[1].method != "exact", -e[1].similarity, e[0])):
+            for other, pair in sorted(edges[node], key=lambda e: (METHOD_RANK[e[1].method], -e[1].similarity, e[0])):
                 if other in seen:
                     continue
                 seen.add(other)

@@ -187,13 +187,15 @@ def _semantic(con: duckdb.DuckDBPyConnection, root: Path, config: DedupConfig) -
     files = [p for p, _ in done_shards(root, "embeddings")]
     if not files:
         raise CurateError("semantic dedup needs embeddings", hint="run `curate score` first (it embeds the corpus)")
-    table = con.execute(
+    result = con.execute(
         f"""
         SELECT e.id, e.vector FROM read_parquet({_sql_list(files)}) e SEMI JOIN sig USING (id)
         QUALIFY row_number() OVER (PARTITION BY e.id ORDER BY e.run_id DESC) = 1
         ORDER BY e.id
         """
-    ).fetch_arrow_table()
+    )
+    # DuckDB 2 names it to_arrow_table; 1.x fetch_arrow_table.
+    table = result.to_arrow_table() if hasattr(result, "to_arrow_table") else result.fetch_arrow_table()
     n = table.num_rows
     if n < 2:
         return []

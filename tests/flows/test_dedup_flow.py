@@ -291,3 +291,25 @@ def test_an_expected_error_prints_no_traceback(tmp_path: Path, data_root: Path) 
     assert done.returncode == 1
     assert "error: nothing to deduplicate: no generations yet" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_semantic_duplicates_are_reported_apart_or_removed(tmp_path: Path, data_root: Path) -> None:
+    from curators.config import EmbedConfig
+    from curators.score import current_docs_shards, embed_shard
+    from warehouse.runs import open_run
+
+    ingest(data_root, write_corpus(tmp_path / "one.jsonl", corpus_one()), "one")
+    with open_run(data_root, "embed", EmbedConfig()) as run:  # the score stage's first half: embeddings
+        for shard in current_docs_shards(data_root):
+            embed_shard(data_root, run.run_id, shard, EmbedConfig())
+    assert main(["-d", str(data_root), "dedup", "--semantic", "report"]) == 0
+    by_name = names(data_root)
+    _, rows = query(data_root, "SELECT a, b, similarity FROM dup_pairs WHERE method = 'semantic'")
+    pairs = {tuple(sorted((by_name[a], by_name[b]))): s for a, b, s in rows}
+    # f06 lost every 12th word: too far for MinHash (Jaccard < 0.6), the same text to the embedder.
+    assert ("b06", "f06") in pairs and all(s >= 0.95 for s in pairs.values())
+    assert "f06" not in dups(data_root)  # reported apart, not removed
+    assert main(["-d", str(data_root), "dedup", "--semantic", "remove"]) == 0
+    found = dups(data_root)
+    assert found["f06"] == ("b06", "semantic")
+    assert {k: v for k, v in found.items() if v[1] != "semantic"} == EXPECTED_ONE
