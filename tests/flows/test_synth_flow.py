@@ -12,6 +12,7 @@ from curators.config import (
     DecontamConfig,
     DedupConfig,
     EmbedConfig,
+    ExercisesConfig,
     FilterConfig,
     IngestConfig,
     LLMConfig,
@@ -23,8 +24,10 @@ from curators.config import (
 from curators.ingest import ingest_unit
 from curators.local_llm import TEST_MODEL
 from curators.sources import plan_units
+from curators.synth.textbooks import plan_seeds
 from curators.text import doc_id
-from flows.synth import gates_flow, textbooks_flow
+from flows.score import score_flow
+from flows.synth import exercises_flow, gates_flow, textbooks_flow
 from flows.train import train_flow
 from tests.realtext import build_labelled_warehouse
 from warehouse.catalog import query
@@ -97,3 +100,24 @@ def test_seeds_to_scored_decontaminated_deduplicated_generations(tmp_path: Path,
     # A rerun of the same job reads every answer back: no request reaches the endpoint.
     again = textbooks_flow(str(data_root), config, llm)
     assert again.run_id == summary.run_id and again.http_requests == 0 and again.by_status == summary.by_status
+
+    # Exercises from the ok textbooks: each textbook gets exercise rows linked to it, or one row that
+    # says why not (a 135M model often cannot write the JSON): never a silent gap.
+    exercises = exercises_flow(
+        str(data_root), config.model_copy(update={"exercises": ExercisesConfig(per_textbook=2, max_tokens=300)}), llm
+    )
+    assert exercises.requested == len(ok)
+    _, rows = query(
+        data_root, "SELECT parent_id, status, reason, text FROM generations WHERE task = 'exercise' ORDER BY parent_id"
+    )
+    assert {r[0] for r in rows} == {r["id"] for r in ok}
+    assert all((s == "ok" and t.startswith("Exercise:")) or (s != "ok" and reason) for _, s, reason, t in rows)
+
+    # Web-seeded mode: seeds from the top-scored curated documents, each traceable to its document.
+    score_flow(str(data_root), EmbedConfig())
+    web = plan_seeds(data_root, "web-seeds-run", SeedConfig(n=3, mode="web", web_min_score=0.0))
+    _, curated = query(data_root, "SELECT id, text FROM curated")
+    texts = dict(curated)
+    assert len(web) == 3 and all(s.kind == "web" and s.source_doc_id in texts for s in web)
+    flat = {i: " ".join(t.split()) for i, t in texts.items()}
+    assert all(0 < len(s.extract) <= 1000 and " ".join(s.extract[:80].split()) in flat[s.source_doc_id] for s in web)
