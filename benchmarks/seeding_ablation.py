@@ -62,7 +62,7 @@ def generate(endpoint: Endpoint, requests: list[LLMRequest]) -> list[tuple[str, 
     return out
 
 
-def measure(name: str, generations: list[tuple[str, int]], axes: list[dict[str, str]]) -> dict:
+def measure(name: str, generations: list[tuple[str, int]], axes: list[dict[str, str]], tokens: int) -> dict:
     ids = [f"{name}-{i}" for i in range(len(generations))]
     texts = [t for t, _ in generations]
     found = find_duplicates(ids, texts, DedupConfig())
@@ -71,7 +71,8 @@ def measure(name: str, generations: list[tuple[str, int]], axes: list[dict[str, 
     items = [
         GenerationItem(id=i, text=t, tokens_out=n, axes=a) for i, (t, n), a in zip(ids, generations, axes, strict=True)
     ]
-    return diversity_metrics(items, DiversityConfig(), embeddings=np.asarray(vectors), near_dup_ids=dup_ids)
+    config = DiversityConfig(distinct_tokens=tokens)
+    return diversity_metrics(items, config, embeddings=np.asarray(vectors), near_dup_ids=dup_ids)
 
 
 def _cell(value: float | None, fmt: str) -> str:
@@ -107,13 +108,16 @@ def main() -> None:
         started = time.monotonic()
         seeded_out = generate(endpoint, seeded)
         seeded_s = time.monotonic() - started
-    plain_m = measure("plain", plain_out, [{} for _ in plain_out])
-    seeded_m = measure("seeded", seeded_out, [{"audience": s.audience or "", "style": s.style or ""} for s in seeds])
+    # distinct-n falls with length: both variants are measured on the same number of words.
+    words = min(sum(len(t.split()) for t, _ in out) for out in (plain_out, seeded_out))
+    plain_m = measure("plain", plain_out, [{} for _ in plain_out], words)
+    axes_of = [{"audience": s.audience or "", "style": s.style or ""} for s in seeds]
+    seeded_m = measure("seeded", seeded_out, axes_of, words)
 
     print(
         f"model {args.model}; {args.n} generations per variant; temperature {params.get('temperature')}, "
         f"top_p {params.get('top_p')}, max_tokens {args.max_tokens}; generation time: plain {plain_s:.0f}s, "
-        f"seeded {seeded_s:.0f}s\n"
+        f"seeded {seeded_s:.0f}s; distinct-n over the first {plain_m['distinct_tokens']:,} words of each\n"
     )
     print(f"{'metric':<46} {'plain prompt':>14} {'seed axes':>14}   better")
     for key, label, fmt in METRICS:

@@ -29,6 +29,7 @@ from curators.score import embeddings_shards
 from curators.synth.gates import decontam_shard, generations_shards
 from curators.synth.textbooks import (
     GenerationSummary,
+    exercises_pending,
     generate_exercises,
     generate_textbooks,
     plan_seeds,
@@ -196,11 +197,18 @@ def exercises_flow(
     source = textbook_run_id or latest_textbook_run(Path(root))
     run_config = ExerciseRunConfig(exercises=config.exercises, textbook_run_id=source, model=model_name)
     with open_run(Path(root), "synth-exercises", run_config, fresh=fresh, wait=wait) as run:
-        max_tokens = config.exercises.max_tokens or 1200
-        with endpoint_for(
-            settings, llm, n_ctx=context_for(config.exercises.max_textbook_chars // 3 + 300, max_tokens)
-        ) as ep:
-            summary = exercises_task(root, run.run_id, source, config.exercises, llm, ep.base_url, ep.model, ep.local)
+        seeds = stored_seeds(Path(root), source) or []
+        if not exercises_pending(Path(root), run.run_id, source, seeds, config.exercises, model_name):
+            summary = generate_exercises(
+                Path(root), run.run_id, source, seeds, config.exercises, llm, _idle(model_name)
+            )
+        else:
+            max_tokens = config.exercises.max_tokens or 1200
+            n_ctx = context_for(config.exercises.max_textbook_chars // 3 + 300, max_tokens)
+            with endpoint_for(settings, llm, n_ctx=n_ctx) as ep:
+                summary = exercises_task(
+                    root, run.run_id, source, config.exercises, llm, ep.base_url, ep.model, ep.local
+                )
         run.counts = {**summary.by_status, "cache_hits": summary.cache_hits}
     return summary
 

@@ -48,6 +48,7 @@ PROGRAMMING_SUBJECTS = {"computer science", "programming", "software engineering
 BOILERPLATE_OPENINGS = [
     re.compile(r"(?:sure|certainly|of course|absolutely|great|okay)[!,.][^\n]*\n+", re.I),
     re.compile(r"here(?:'s| is| are) (?:a|an|the|your|some)\b[^\n]*:[ \t]*\n+", re.I),
+    re.compile(r"(?:i'm|i am|i'd be) (?:ready|happy|glad|delighted) to\b[^\n.!]*[.!:]\s+", re.I),
     re.compile(r"(?:#+\s*)?title\s*:[^\n]*\n+", re.I),
     re.compile(r"once upon a time,?\s+", re.I),
     re.compile(r"in today's (?:fast-paced |digital |modern )?world,?\s+", re.I),
@@ -409,6 +410,17 @@ def textbooks_pending(root: Path, run_id: str, seeds: list[Seed], config: Textbo
     prompt = load_prompt(config.prompt)
     fingerprint = json.dumps({"model": model, "prompt": prompt.prompt_id, "c": config.model_dump()})
     return any(not b.done for b in _plan(root, run_id, 0, [s.seed_id for s in seeds], config.batch, fingerprint))
+
+
+def exercises_pending(
+    root: Path, run_id: str, textbook_run_id: str, seeds: list[Seed], config: ExercisesConfig, model: str
+) -> bool:
+    """Whether any exercise batch of the run is still to be written (else no endpoint is needed)."""
+    by_seed = {s.seed_id for s in seeds}
+    keys = [t["id"] for t in textbooks_of_run(root, textbook_run_id) if t["seed_id"] in by_seed]
+    prompt = load_prompt(config.prompt)
+    fingerprint = json.dumps({"model": model, "prompt": prompt.prompt_id, "c": config.model_dump()})
+    return any(not b.done for b in _plan(root, run_id, 0, keys, config.batch, fingerprint))
 
 
 def textbooks_of_run(root: Path, run_id: str) -> list[dict[str, Any]]:

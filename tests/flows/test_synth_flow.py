@@ -103,10 +103,10 @@ def test_seeds_to_scored_decontaminated_deduplicated_generations(tmp_path: Path,
 
     # Exercises from the ok textbooks: each textbook gets exercise rows linked to it, or one row that
     # says why not (a 135M model often cannot write the JSON): never a silent gap.
-    exercises = exercises_flow(
-        str(data_root), config.model_copy(update={"exercises": ExercisesConfig(per_textbook=2, max_tokens=300)}), llm
-    )
+    with_exercises = config.model_copy(update={"exercises": ExercisesConfig(per_textbook=2, max_tokens=300)})
+    exercises = exercises_flow(str(data_root), with_exercises, llm)
     assert exercises.requested == len(ok)
+    assert exercises_flow(str(data_root), with_exercises, llm).http_requests == 0  # rerun: nothing asked again
     _, rows = query(
         data_root, "SELECT parent_id, status, reason, text FROM generations WHERE task = 'exercise' ORDER BY parent_id"
     )

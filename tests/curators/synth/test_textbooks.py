@@ -61,6 +61,7 @@ BODY = "Binary search halves the search interval at every step. " * 20
         ("Title: Binary Search\n\n" + BODY, "Title: Binary Search"),
         ("Once upon a time, " + BODY.lower(), "Once upon a time,"),
         ("Certainly!\nTitle: Search\n\n" + BODY, "Certainly! | Title: Search"),
+        ("I'm ready to assist you with this task. " + BODY, "I'm ready to assist you with this task."),
     ],
 )
 def test_boilerplate_openings_are_stripped_and_recorded(raw: str, removed: str) -> None:
