@@ -18,6 +18,8 @@ OFFLINE_DEFAULTS = {
     # Prefect's own console logs repeat what our progress bars show; warnings still print.
     "PREFECT_LOGGING_LEVEL": "WARNING",
     "TOKENIZERS_PARALLELISM": "false",
+    # Dask's scheduler and workers (--runner dask) log every start and stop at INFO otherwise.
+    "DASK_LOGGING__DISTRIBUTED": "warning",
 }
 
 
