@@ -164,3 +164,64 @@ def test_seeds_are_drawn_once_per_run_and_read_back(tmp_path: Path) -> None:
     # On resume the stored seeds are used even if the axes would now draw differently.
     again = plan_seeds(tmp_path, "run-1", SeedConfig(n=12, seed=99))
     assert [s.seed_id for s in again] == [s.seed_id for s in first]
+
+
+CHILD = """
+import sys
+from pathlib import Path
+from curators.config import LLMConfig, SeedConfig, TextbookConfig
+from curators.llm import Endpoint
+from curators.synth.textbooks import generate_textbooks, plan_seeds
+root, base_url = Path(sys.argv[1]), sys.argv[2]
+seeds = plan_seeds(root, "synth-run", SeedConfig(n=40, seed=1))
+generate_textbooks(root, "synth-run", seeds, TextbookConfig(min_chars=10, batch=4), SeedConfig(n=40, seed=1),
+                   LLMConfig(concurrency=2, backoff_s=0.01), Endpoint(base_url, "fake-model"))
+"""
+
+
+def test_a_killed_textbook_run_reruns_only_what_is_missing(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import pyarrow.parquet as pq
+
+    from curators.config import LLMConfig
+    from curators.llm import Endpoint
+    from curators.llm_cache import ResponseCache
+    from curators.synth.textbooks import generate_textbooks
+    from tests.fake_llm import FakeLLM
+    from warehouse.shards import done_shards
+
+    root = tmp_path / "warehouse"
+    with FakeLLM(latency=0.05) as fake:
+        child = subprocess.Popen([sys.executable, "-c", CHILD, str(root), fake.base_url])
+        deadline = time.monotonic() + 60
+        while fake.total < 20 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        paid = len(ResponseCache(root))
+        calls_before = fake.total
+        assert 0 < paid < 40
+        seeds = plan_seeds(root, "synth-run", SeedConfig(n=40, seed=1))  # the stored draw, read back
+        summary = generate_textbooks(
+            root,
+            "synth-run",
+            seeds,
+            TextbookConfig(min_chars=10, batch=4),
+            SeedConfig(n=40, seed=1),
+            LLMConfig(concurrency=2, backoff_s=0.01),
+            Endpoint(fake.base_url, "fake-model"),
+        )
+        new_calls = fake.total - calls_before
+    # Only the answers not in the cache were asked for: nothing paid for is asked again.
+    assert new_calls == summary.http_requests == 40 - paid
+    assert summary.by_status == {"ok": 40}
+    ids = [
+        i
+        for p, _ in done_shards(root, "generations")
+        for i in pq.read_table(p, columns=["id"]).column("id").to_pylist()
+    ]
+    assert len(ids) == len(set(ids)) == 40  # every seed once, no duplicated rows
