@@ -578,18 +578,33 @@ def _run_dedup(
         from flows.score import task_runner
 
         started = time.monotonic()
-        columns = (TextColumn("[bold]verify candidates[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        columns = (
+            TextColumn("[bold]{task.description:<17}[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+        )
+        shards = len({s for t in [target, *against] for s in target_shards(root, t)})
         with Progress(*columns, console=err, disable=not err.is_terminal) as bar:
-            task_id = bar.add_task("verify", total=None)
+            signing = bar.add_task("signatures", total=shards, note="shards")
+            verifying = bar.add_task("verify candidates", total=None, note="pairs")
+            signed = {"docs": 0}
 
-            def advance(done: int, total: int) -> None:
-                bar.update(task_id, completed=done, total=total)
+            def signed_shard(shards_done: int, docs: int) -> None:
+                signed["docs"] += docs
+                bar.update(signing, advance=shards_done, note=f"shards · {signed['docs']:,} documents")
 
-            progress_registry.register(f"dedup:{root}", advance)
+            def verified(done: int, total: int) -> None:
+                bar.update(verifying, completed=done, total=total)
+
+            progress_registry.register(f"minhash:{root}", signed_shard)
+            progress_registry.register(f"dedup:{root}", verified)
             try:
                 flow = dedup_flow.with_options(task_runner=task_runner(runner, dask_address))
                 summary = flow(str(root), config.dedup, target=target, against=against, wait=wait)
             finally:
+                progress_registry.unregister(f"minhash:{root}")
                 progress_registry.unregister(f"dedup:{root}")
     _print_dedup_summary(summary, time.monotonic() - started)
     return summary

@@ -41,7 +41,11 @@ class DedupSummary(BaseModel):
 
 @task(name="minhash-shard", cache_policy=NO_CACHE, retries=1)
 def minhash_task(data_root: str, run_id: str, shard: str, config: MinHashConfig) -> tuple[int, bool]:
-    return signature_shard(Path(data_root), run_id, shard, config)
+    rows, computed = signature_shard(Path(data_root), run_id, shard, config)
+    report = progress.get(f"minhash:{data_root}")
+    if report is not None:
+        report(1, rows)
+    return rows, computed
 
 
 @task(name="dedup-clusters", cache_policy=NO_CACHE)
