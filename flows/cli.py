@@ -268,15 +268,6 @@ def ingest(
 
 
 def _run_label(config: CurateConfig, label: Any, verbose: bool, fresh: bool, wait: float | None) -> Any:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from warehouse.lock import writer_lock
 
     root = config.settings.data_root.resolve()
@@ -287,37 +278,8 @@ def _run_label(config: CurateConfig, label: Any, verbose: bool, fresh: bool, wai
         from flows import progress as progress_registry
         from flows.label import label_flow
 
-        columns = (
-            TextColumn("[bold]label[/]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn(
-                "{task.fields[rate]} · ok {task.fields[ok]} · invalid {task.fields[invalid]} · "
-                "failed {task.fields[failed]} · cached {task.fields[cached]} · "
-                "{task.fields[tokens]:,} tok · ${task.fields[cost]:.4f}"
-            ),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=err, disable=not err.is_terminal) as bar:
-            task_id = bar.add_task(
-                "label", total=label.n, ok=0, invalid=0, failed=0, cached=0, tokens=0, cost=0.0, rate=""
-            )
-
-            def advance(result: Any, stats: Any) -> None:
-                elapsed = max(1e-6, time.monotonic() - stats.started)
-                bar.update(
-                    task_id,
-                    completed=stats.done,
-                    ok=stats.ok,
-                    invalid=stats.invalid,
-                    failed=stats.failed,
-                    cached=stats.cache_hits,
-                    tokens=stats.tokens_in + stats.tokens_out,
-                    cost=stats.cost_usd,
-                    rate=f"{stats.done / elapsed:.2f} docs/s",
-                )
-
+        bar, advance = _llm_progress("label", label.n)
+        with bar:
             progress_registry.register(str(root), advance)
             try:
                 summary = label_flow(
@@ -638,7 +600,7 @@ synth_app = typer.Typer(
 app.add_typer(synth_app, name="synth")
 
 
-def _llm_progress(label: str, total: int) -> tuple[Any, Any]:
+def _llm_progress(label: str, total: int | None) -> tuple[Any, Any]:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -653,16 +615,18 @@ def _llm_progress(label: str, total: int) -> tuple[Any, Any]:
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn(
-            "ok {task.fields[ok]} · invalid {task.fields[invalid]} · failed {task.fields[failed]} · "
-            "cached {task.fields[cached]} · {task.fields[tokens]:,} tok · ${task.fields[cost]:.4f}"
+            "{task.fields[rate]} · ok {task.fields[ok]} · invalid {task.fields[invalid]} · "
+            "failed {task.fields[failed]} · cached {task.fields[cached]} · "
+            "{task.fields[tokens]:,} tok · ${task.fields[cost]:.4f}"
         ),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
     bar = Progress(*columns, console=err, disable=not err.is_terminal)
-    task_id = bar.add_task(label, total=total, ok=0, invalid=0, failed=0, cached=0, tokens=0, cost=0.0)
+    task_id = bar.add_task(label, total=total, ok=0, invalid=0, failed=0, cached=0, tokens=0, cost=0.0, rate="")
 
     def advance(result: Any, stats: Any) -> None:
+        elapsed = max(1e-6, time.monotonic() - stats.started)
         bar.update(
             task_id,
             completed=stats.done,
@@ -672,6 +636,7 @@ def _llm_progress(label: str, total: int) -> tuple[Any, Any]:
             cached=stats.cache_hits,
             tokens=stats.tokens_in + stats.tokens_out,
             cost=stats.cost_usd,
+            rate=f"{stats.done / elapsed:.2f} items/s",
         )
 
     return bar, advance
@@ -705,7 +670,7 @@ def _run_synth(config: CurateConfig, verbose: bool, what: str, fresh: bool, wait
         summary = None
         if what in ("textbooks", "exercises"):
             total = config.synth.seeds.n if what == "textbooks" else None
-            bar, advance = _llm_progress(what, total or 0)
+            bar, advance = _llm_progress(what, total)
             progress_registry.register(str(root), advance)
             try:
                 with bar:

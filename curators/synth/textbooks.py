@@ -304,13 +304,18 @@ class _Batch:
     done: bool
 
 
-def _plan(root: Path, run_id: str, unit_base: int, keys: list[str], size: int, fingerprint: str) -> list[_Batch]:
+def _plan(
+    root: Path, run_id: str, keys: list[str], config: TextbookConfig | ExercisesConfig, model: str
+) -> list[_Batch]:
+    """The requests of a run cut into batches of `config.batch`, each knowing whether an earlier call wrote it.
+    A batch is redone when its model, prompt, settings or members change."""
+    base = json.dumps({"model": model, "prompt": load_prompt(config.prompt).prompt_id, "c": config.model_dump()})
     batches = []
-    for index, start in enumerate(range(0, len(keys), size)):
-        chunk = keys[start : start + size]
-        fp = hashlib.sha256((fingerprint + "\n".join(chunk)).encode()).hexdigest()[:16]
+    for index, start in enumerate(range(0, len(keys), config.batch)):
+        chunk = keys[start : start + config.batch]
+        fp = hashlib.sha256((base + "\n".join(chunk)).encode()).hexdigest()[:16]
         writer = CheckpointWriter(
-            root, run_id, unit_base + index, {"generations": GENERATIONS}, fp, max_rows=1 << 30, max_bytes=1 << 40
+            root, run_id, index, {"generations": GENERATIONS}, fp, max_rows=1 << 30, max_bytes=1 << 40
         )
         batches.append(_Batch(index, chunk, writer, done=writer.resume().finished))
     return batches
@@ -390,8 +395,7 @@ def generate_textbooks(
     by_id = {s.seed_id: s for s in seeds}
     requests = {s.seed_id: textbook_request(s, axes, prompt, config) for s in seeds}
     params = _params(prompt, config.max_tokens, config.temperature)
-    fingerprint = json.dumps({"model": endpoint.model, "prompt": prompt.prompt_id, "c": config.model_dump()})
-    batches = _plan(root, run_id, 0, list(by_id), config.batch, fingerprint)
+    batches = _plan(root, run_id, list(by_id), config, endpoint.model)
     stats = _run_batches(
         root,
         run_id,
@@ -407,9 +411,7 @@ def generate_textbooks(
 
 def textbooks_pending(root: Path, run_id: str, seeds: list[Seed], config: TextbookConfig, model: str) -> bool:
     """Whether any textbook batch of the run is still to be written (else no endpoint is needed)."""
-    prompt = load_prompt(config.prompt)
-    fingerprint = json.dumps({"model": model, "prompt": prompt.prompt_id, "c": config.model_dump()})
-    return any(not b.done for b in _plan(root, run_id, 0, [s.seed_id for s in seeds], config.batch, fingerprint))
+    return any(not b.done for b in _plan(root, run_id, [s.seed_id for s in seeds], config, model))
 
 
 def exercises_pending(
@@ -418,9 +420,7 @@ def exercises_pending(
     """Whether any exercise batch of the run is still to be written (else no endpoint is needed)."""
     by_seed = {s.seed_id for s in seeds}
     keys = [t["id"] for t in textbooks_of_run(root, textbook_run_id) if t["seed_id"] in by_seed]
-    prompt = load_prompt(config.prompt)
-    fingerprint = json.dumps({"model": model, "prompt": prompt.prompt_id, "c": config.model_dump()})
-    return any(not b.done for b in _plan(root, run_id, 0, keys, config.batch, fingerprint))
+    return any(not b.done for b in _plan(root, run_id, keys, config, model))
 
 
 def textbooks_of_run(root: Path, run_id: str) -> list[dict[str, Any]]:
@@ -448,8 +448,7 @@ def generate_exercises(
     params = _params(prompt, config.max_tokens)
     by_id = {t["id"]: t for t in textbooks}
     requests = {t["id"]: exercises_request(t, by_seed[t["seed_id"]], prompt, config) for t in textbooks}
-    fingerprint = json.dumps({"model": endpoint.model, "prompt": prompt.prompt_id, "c": config.model_dump()})
-    batches = _plan(root, run_id, 0, list(by_id), config.batch, fingerprint)
+    batches = _plan(root, run_id, list(by_id), config, endpoint.model)
     stats = _run_batches(
         root,
         run_id,
