@@ -41,9 +41,9 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from curators.config import DedupConfig  # noqa: E402
-from curators.dedup import candidate_pairs, deduplicate  # noqa: E402
-from curators.minhash import MinHasher, signature_table  # noqa: E402
-from curators.sources import stdlib_dir  # noqa: E402
+from curators.dedup.clusters import candidate_pairs, deduplicate  # noqa: E402
+from curators.dedup.minhash import MinHasher, signature_table  # noqa: E402
+from curators.ingest.plan import stdlib_dir  # noqa: E402
 
 NEAR_SHARE = 0.02
 EXACT_SHARE = 0.005

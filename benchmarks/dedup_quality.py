@@ -51,7 +51,8 @@ sys.path.insert(0, str(HERE))
 import dedup_vs_datatrove as bench  # noqa: E402
 
 from curators.config import MinHashConfig  # noqa: E402
-from curators.minhash import jaccard, p_candidate, shingle_set  # noqa: E402
+from curators.dedup.lsh import p_candidate  # noqa: E402
+from curators.dedup.minhash import jaccard, shingle_set  # noqa: E402
 
 _PIECE = re.compile(r"(\S+)(\s*)")
 BUCKETS = [(0.5, 0.6), (0.6, 0.7), (0.7, 0.75), (0.75, 0.8), (0.8, 0.85), (0.85, 0.9), (0.9, 0.95), (0.95, 1.0001)]

@@ -138,7 +138,7 @@ def find_duplicates(
 ) -> tuple[Any, list[Any]]:
     """Ours, in memory: the library's `find_duplicates` (signatures -> DuckDB -> verify -> clusters).
     Returns the DedupResult and every verified near pair at or above the threshold."""
-    from curators.dedup import find_duplicates as library_find_duplicates
+    from curators.dedup.clusters import find_duplicates as library_find_duplicates
 
     verified: list[Any] = []
 
@@ -219,7 +219,7 @@ def run_datasketch(args: argparse.Namespace) -> dict:
     from datasketch import MinHash, MinHashLSH
 
     from curators.config import MinHashConfig
-    from curators.minhash import normalize
+    from curators.dedup.minhash import normalize
 
     config = MinHashConfig(ngram=args.ngram, bands=args.bands, rows=args.rows)
     n = args.ngram

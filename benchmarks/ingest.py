@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def real_texts() -> list[str]:
-    from curators.sources import stdlib_dir
+    from curators.ingest.plan import stdlib_dir
 
     texts = []
     for path in sorted(stdlib_dir().rglob("*.py")):
@@ -92,8 +92,8 @@ def child(variant: str, files: list[str], work: str) -> None:
             records += pj.read_json(path).num_rows
     elif variant == "library":
         from curators.config import IngestConfig, SourceSpec
-        from curators.ingest import ingest_unit
-        from curators.sources import plan_units
+        from curators.ingest.plan import plan_units
+        from curators.ingest.store import ingest_unit
 
         config = IngestConfig(sources=[SourceSpec(path=p) for p in files])
         for unit in plan_units(config).units:

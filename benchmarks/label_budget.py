@@ -24,10 +24,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 from curators.config import EmbedConfig, FilterConfig  # noqa: E402
-from curators.embed import get_embedder  # noqa: E402
-from curators.quality import _make_model, metrics_for, predict_scores  # noqa: E402
-from curators.sampling import FILL_SHARE, _spread  # noqa: E402
-from curators.sources import stdlib_dir  # noqa: E402
+from curators.filter.embed import get_embedder  # noqa: E402
+from curators.filter.forest import _make_model, metrics_for, predict_scores  # noqa: E402
+from curators.filter.sampling import FILL_SHARE, _spread  # noqa: E402
+from curators.ingest.plan import stdlib_dir  # noqa: E402
 from tests.realtext import real_documents  # noqa: E402
 
 

@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT))
 import openai  # noqa: E402
 
 from curators.config import LLMConfig  # noqa: E402
-from curators.llm import Endpoint, Gateway, LLMRequest  # noqa: E402
-from curators.llm_cache import ResponseCache  # noqa: E402
-from curators.prompting import EduScore  # noqa: E402
+from curators.llm.cache import ResponseCache  # noqa: E402
+from curators.llm.gateway import Endpoint, Gateway, LLMRequest  # noqa: E402
+from curators.llm.prompts import EduScore  # noqa: E402
 
 
 def requests(n: int, tag: str) -> list[LLMRequest]:

@@ -40,10 +40,11 @@ def main() -> None:
     from prefect.task_runners import ThreadPoolTaskRunner
 
     from curators.config import EmbedConfig, FilterConfig, IngestConfig, SourceSpec
-    from curators.embed import get_embedder
-    from curators.ingest import ingest_unit
-    from curators.quality import load_filter, train_and_register
-    from curators.sources import plan_units
+    from curators.filter.embed import get_embedder
+    from curators.filter.forest import load_filter
+    from curators.filter.store import train_and_register
+    from curators.ingest.plan import plan_units
+    from curators.ingest.store import ingest_unit
     from flows.score import score_flow
     from tests.realtext import build_labelled_warehouse
     from warehouse.catalog import query

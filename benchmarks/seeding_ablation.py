@@ -25,13 +25,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 from curators.config import DedupConfig, DiversityConfig, EmbedConfig, LLMConfig, SeedConfig, TextbookConfig  # noqa: E402
-from curators.dedup import find_duplicates  # noqa: E402
-from curators.embed import get_embedder  # noqa: E402
-from curators.llm import Endpoint, Gateway, LLMRequest  # noqa: E402
-from curators.local_llm import TEST_MODEL, running_server  # noqa: E402
-from curators.prompting import load_prompt  # noqa: E402
+from curators.dedup.clusters import find_duplicates  # noqa: E402
+from curators.filter.embed import get_embedder  # noqa: E402
+from curators.llm.gateway import Endpoint, Gateway, LLMRequest  # noqa: E402
+from curators.llm.local_server import TEST_MODEL, running_server  # noqa: E402
+from curators.llm.prompts import load_prompt  # noqa: E402
+from curators.synth.axes import load_axes  # noqa: E402
 from curators.synth.diversity import GenerationItem, diversity_metrics  # noqa: E402
-from curators.synth.seeds import load_axes, sample_seeds  # noqa: E402
+from curators.synth.seeds import sample_seeds  # noqa: E402
 from curators.synth.textbooks import strip_opening, textbook_request  # noqa: E402
 
 PLAIN_PROMPT = "Write a passage of an educational textbook that teaches something useful."

@@ -1,18 +1,10 @@
-"""Errors a user can act on: a message that says what went wrong and a hint that says what to do."""
+"""The library's errors. The base, `CurateError`, lives in `warehouse/errors.py` (the bottom layer)."""
 
 from __future__ import annotations
 
+from warehouse.errors import CurateError, WarehouseLocked
 
-class CurateError(Exception):
-    """An error the CLI prints without a traceback (unless --debug)."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
+__all__ = ["ConfigError", "CurateError", "NotEnoughLabels", "SourceError", "WarehouseLocked"]
 
 
 class ConfigError(CurateError):
@@ -21,10 +13,6 @@ class ConfigError(CurateError):
 
 class SourceError(CurateError):
     """An input cannot be planned at all (missing path, unknown format)."""
-
-
-class WarehouseLocked(CurateError):
-    """Another process is writing to the same data root."""
 
 
 class NotEnoughLabels(CurateError):

@@ -9,10 +9,14 @@ from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
-from curators.config import DedupConfig, MinHashConfig
-from curators.dedup_stage import Target, cluster, signature_shard, target_shards
-from curators.minhash import s_curve
+from curators.dedup.config import DedupConfig, MinHashConfig
+from curators.dedup.lsh import s_curve
+from curators.dedup.store import cluster, signature_shard
+from curators.errors import CurateError
 from flows import progress
+from flows.runners import Runner, task_runner
+from warehouse.listings import TextTable, text_shards
+from warehouse.lock import writer_lock
 from warehouse.runs import open_run
 
 
@@ -41,17 +45,17 @@ class DedupSummary(BaseModel):
 
 @task(name="minhash-shard", cache_policy=NO_CACHE, retries=1)
 def minhash_task(data_root: str, run_id: str, shard: str, config: MinHashConfig) -> tuple[int, bool]:
-    rows, computed = signature_shard(Path(data_root), run_id, shard, config)
-    report = progress.get(f"minhash:{data_root}")
+    mapped = signature_shard(Path(data_root), run_id, shard, config)
+    report = progress.get("minhash", data_root)
     if report is not None:
-        report(1, rows)
-    return rows, computed
+        report(1, mapped.rows)
+    return mapped.rows, mapped.computed
 
 
 @task(name="dedup-clusters", cache_policy=NO_CACHE)
 def cluster_task(data_root: str, run_id: str, target: str, against: list[str], config: DedupConfig) -> dict:
     result, n_docs = cluster(
-        Path(data_root), run_id, target, config, against=against, progress=progress.get(f"dedup:{data_root}")
+        Path(data_root), run_id, target, config, against=against, progress=progress.get("dedup", data_root)
     )
     return {
         "documents": n_docs,
@@ -65,26 +69,39 @@ def cluster_task(data_root: str, run_id: str, target: str, against: list[str], c
     }
 
 
-@flow(name="dedup")
+def input_shards(root: Path, target: TextTable, against: list[TextTable]) -> list[str]:
+    """The shards signed for a dedup of `target` against `against`; a clear error when `target` has none."""
+    if not text_shards(root, target):
+        raise CurateError(
+            f"nothing to deduplicate: no {target} yet",
+            hint="run `curate ingest` first" if target == "docs" else "run `curate synth textbooks` first",
+        )
+    return sorted({s for t in [target, *against] for s in text_shards(root, t)})
+
+
+@flow(name="dedup", task_runner=task_runner(Runner.local))
 def dedup_flow(
     data_root: str,
     config: DedupConfig,
-    target: Target = "docs",
-    against: list[Target] | None = None,
+    target: TextTable = "docs",
+    against: list[TextTable] | None = None,
     wait: float | None = None,
 ) -> DedupSummary:
     """Signatures for every shard of `target` (and of `against`, whose documents are never dropped),
     then duplicates of `target` into `dups`."""
     root = Path(data_root).resolve()
     against = [a for a in (against or []) if a != target]
-    shards = sorted({s for t in [target, *against] for s in target_shards(root, t)})
-    with open_run(root, "minhash", config.minhash, wait=wait) as mrun:
-        done = minhash_task.map(unmapped(str(root)), unmapped(mrun.run_id), shards, unmapped(config.minhash)).result()
-        mrun.counts = {"shards": len(shards), "docs": sum(n for n, _ in done), "computed": sum(c for _, c in done)}
-    run_config = DedupRunConfig(target=target, against=against, dedup=config)
-    with open_run(root, "dedup", run_config, wait=wait) as drun:
-        found = cluster_task(str(root), drun.run_id, target, against, config)
-        drun.counts = {k: v for k, v in found.items() if isinstance(v, int)}
+    with writer_lock(root, wait=wait, command="curate dedup"):
+        shards = input_shards(root, target, against)
+        with open_run(root, "minhash", config.minhash, wait=wait) as mrun:
+            done = minhash_task.map(
+                unmapped(str(root)), unmapped(mrun.run_id), shards, unmapped(config.minhash)
+            ).result()
+            mrun.counts = {"shards": len(shards), "docs": sum(n for n, _ in done), "computed": sum(c for _, c in done)}
+        run_config = DedupRunConfig(target=target, against=against, dedup=config)
+        with open_run(root, "dedup", run_config, wait=wait) as drun:
+            found = cluster_task(str(root), drun.run_id, target, against, config)
+            drun.counts = {k: v for k, v in found.items() if isinstance(v, int)}
     return DedupSummary(
         minhash_run_id=mrun.run_id,
         dedup_run_id=drun.run_id,

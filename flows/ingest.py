@@ -10,9 +10,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel
 
-from curators.config import IngestConfig
-from curators.ingest import UnitResult, ingest_unit
-from curators.sources import InputUnit, plan_units
+from curators.ingest.config import IngestConfig
+from curators.ingest.plan import InputUnit, plan_units
+from curators.ingest.store import UnitResult, ingest_unit
 from flows import progress
 from warehouse.catalog import query
 from warehouse.runs import open_run
@@ -41,7 +41,7 @@ def _retry_on_io_error(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect
     task_run_name="ingest-unit-{unit.index}",
 )
 def ingest_unit_task(unit: InputUnit, data_root: str, run_id: str, config: IngestConfig) -> UnitResult:
-    return ingest_unit(unit, Path(data_root), run_id, config, progress=progress.get(data_root))
+    return ingest_unit(unit, Path(data_root), run_id, config, progress=progress.get("ingest", data_root))
 
 
 class IngestSummary(BaseModel):

@@ -1,22 +1,26 @@
-"""Score flow: embed every docs shard once, then apply a filter shard by shard (tasks mapped, resumable).
+"""Score flow: embed every current docs shard once, then apply a filter shard by shard (tasks mapped,
+resumable). `embed_shards` and `score_shards` are shared with the synth gates, which embed and score
+generations in runs of their own (the run config names the target table).
 
-Runs on Prefect's thread pool by default, or on a Dask cluster (`runner="dask"`, optional address):
-prefect-dask's DaskTaskRunner, a LocalCluster of one process per core when no address is given.
+Runs on Prefect's thread pool by default, or on a Dask cluster (`flows.runners`).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
-from curators.config import EmbedConfig
 from curators.errors import CurateError
-from curators.score import current_docs_shards, embed_shard, embeddings_shards, prefetch_filter, score_shard
+from curators.filter.config import EmbedConfig
+from curators.filter.score import prefetch_filter
+from curators.filter.store import embed_shard, score_shard
+from flows.runners import Runner, task_runner
 from warehouse.catalog import query
+from warehouse.listings import TextTable, current_docs_shards, newest_filter, table_shards
+from warehouse.lock import writer_lock
 from warehouse.runs import open_run
 
 
@@ -29,50 +33,61 @@ class ScoreSummary(BaseModel):
     kept: int
 
 
+class EmbedRunConfig(BaseModel):
+    target: TextTable
+    embed: EmbedConfig
+
+
 class ScoreRunConfig(BaseModel):
+    target: TextTable
     filter_id: str
     embed: EmbedConfig
 
 
 @task(name="embed-shard", cache_policy=NO_CACHE, retries=1)
-def embed_task(data_root: str, run_id: str, docs_shard: str, config: EmbedConfig) -> int:
-    return embed_shard(Path(data_root), run_id, docs_shard, config)
+def embed_task(data_root: str, run_id: str, shard: str, config: EmbedConfig) -> int:
+    return embed_shard(Path(data_root), run_id, shard, config).rows
 
 
 @task(name="score-shard", cache_policy=NO_CACHE, retries=1)
 def score_task(data_root: str, run_id: str, shard: str, filter_path: str, filter_id: str) -> int:
-    return score_shard(Path(data_root), run_id, shard, filter_path, filter_id)
+    return score_shard(Path(data_root), run_id, shard, filter_path, filter_id).rows
 
 
-def latest_filter(root: Path, filter_id: str | None) -> tuple[str, str]:
-    sql = (
-        "SELECT filter_id, path FROM filters_all"
-        + (" WHERE filter_id = ?" if filter_id else "")
-        + " ORDER BY created DESC LIMIT 1"
-    )
-    _, rows = query(root, sql, [filter_id] if filter_id else [])
-    if not rows:
+def the_filter(root: Path, filter_id: str | None) -> tuple[str, str]:
+    """(filter_id, path) of `filter_id`, or of the newest filter; a clear error when there is none."""
+    found = newest_filter(root, filter_id)
+    if found is None:
         raise CurateError(
             "no filter to score with" if not filter_id else f"no filter {filter_id}",
             hint='train one with `curate train` (`curate sql "SELECT * FROM filters"` lists them)',
         )
-    return rows[0][0], rows[0][1]
+    return found
 
 
-def task_runner(runner: str, address: str | None):  # noqa: ANN201 - a Prefect task runner
-    if runner == "dask":
-        from prefect_dask import DaskTaskRunner
-
-        if address:
-            return DaskTaskRunner(address=address)
-        workers = len(os.sched_getaffinity(0))
-        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True})
-    from prefect.task_runners import ThreadPoolTaskRunner
-
-    return ThreadPoolTaskRunner(max_workers=len(os.sched_getaffinity(0)))
+def embed_shards(root: Path, target: TextTable, shards: list[str], embed: EmbedConfig, wait: float | None) -> str:
+    """Embed `shards` of `target` in the embed run of that target; returns the run id."""
+    with open_run(root, "embed", EmbedRunConfig(target=target, embed=embed), wait=wait) as run:
+        counts = embed_task.map(unmapped(str(root)), unmapped(run.run_id), shards, unmapped(embed)).result()
+        run.counts = {"shards": len(shards), "docs": sum(counts)}
+    return run.run_id
 
 
-@flow(name="score")
+def score_shards(
+    root: Path, target: TextTable, embed_run_id: str, flt: tuple[str, str], embed: EmbedConfig, wait: float | None
+) -> tuple[str, int]:
+    """Score every embeddings shard of run `embed_run_id` with the filter; returns (run id, rows scored)."""
+    filter_id, filter_path = flt
+    inputs = table_shards(root, "embeddings", embed_run_id)
+    with open_run(root, "score", ScoreRunConfig(target=target, filter_id=filter_id, embed=embed), wait=wait) as run:
+        scored = score_task.map(
+            unmapped(str(root)), unmapped(run.run_id), inputs, unmapped(filter_path), unmapped(filter_id)
+        ).result()
+        run.counts = {"shards": len(inputs), "docs": sum(scored)}
+    return run.run_id, sum(scored)
+
+
+@flow(name="score", task_runner=task_runner(Runner.local))
 def score_flow(
     data_root: str,
     embed: EmbedConfig,
@@ -83,25 +98,19 @@ def score_flow(
     """Embed the current docs shards and score them with `filter_id` (default: the newest filter).
     `prefetch`: load the filter in this process while embedding runs (for the thread runner)."""
     root = Path(data_root).resolve()
-    fid, fpath = latest_filter(root, filter_id)
-    if prefetch:
-        prefetch_filter(fpath, fid)
-    shards = current_docs_shards(root)
-    with open_run(root, "embed", embed, wait=wait) as erun:
-        counts = embed_task.map(unmapped(str(root)), unmapped(erun.run_id), shards, unmapped(embed)).result()
-        erun.counts = {"shards": len(shards), "docs": sum(counts)}
-    with open_run(root, "score", ScoreRunConfig(filter_id=fid, embed=embed), wait=wait) as srun:
-        inputs = embeddings_shards(root, erun.run_id)
-        scored = score_task.map(
-            unmapped(str(root)), unmapped(srun.run_id), inputs, unmapped(fpath), unmapped(fid)
-        ).result()
-        srun.counts = {"shards": len(inputs), "docs": sum(scored)}
-    _, rows = query(root, "SELECT count(*) FILTER (WHERE keep) FROM scores_all WHERE run_id = ?", [srun.run_id])
+    with writer_lock(root, wait=wait, command="curate score"):
+        flt = the_filter(root, filter_id)
+        if prefetch:
+            prefetch_filter(flt[1], flt[0])
+        shards = current_docs_shards(root)
+        embed_run_id = embed_shards(root, "docs", shards, embed, wait)
+        score_run_id, scored = score_shards(root, "docs", embed_run_id, flt, embed, wait)
+    _, rows = query(root, "SELECT count(*) FILTER (WHERE keep) FROM scores_all WHERE run_id = ?", [score_run_id])
     return ScoreSummary(
-        embed_run_id=erun.run_id,
-        score_run_id=srun.run_id,
-        filter_id=fid,
+        embed_run_id=embed_run_id,
+        score_run_id=score_run_id,
+        filter_id=flt[0],
         shards=len(shards),
-        docs=sum(scored),
+        docs=scored,
         kept=rows[0][0],
     )

@@ -7,8 +7,8 @@ from typing import Any
 
 from prefect import flow
 
-from curators.config import EmbedConfig, FilterConfig
-from curators.quality import train_and_register
+from curators.filter.config import EmbedConfig, FilterConfig
+from curators.filter.store import train_and_register
 from warehouse.runs import open_run
 
 

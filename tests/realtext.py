@@ -11,8 +11,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from curators.config import IngestConfig, SourceSpec
-from curators.ingest import ingest_unit
-from curators.sources import plan_units, stdlib_dir
+from curators.ingest.plan import plan_units, stdlib_dir
+from curators.ingest.store import ingest_unit
 from warehouse.runs import open_run
 from warehouse.schemas import LABELS
 from warehouse.shards import run_dir, shard_name, write_shard
@@ -115,7 +115,7 @@ def build_labelled_warehouse(root: Path, tmp: Path) -> list[tuple[str, str, int]
     with open_run(root, "ingest", config) as run:
         for unit in plan_units(config).units:
             ingest_unit(unit, root, run.run_id, config)
-    from curators.text import doc_id
+    from curators.ingest.records import doc_id
 
     rows = [
         {

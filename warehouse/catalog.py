@@ -17,7 +17,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curators.errors import CurateError
+from warehouse.errors import CurateError
 from warehouse.schemas import TABLES
 from warehouse.shards import done_shards, write_parquet_atomic
 
@@ -108,8 +108,9 @@ def _empty_schema_file(root: Path, table: str, schema: pa.Schema) -> Path:
     return path
 
 
-def _sql_list(paths: list[Path]) -> str:
-    return "[" + ", ".join("'" + str(p.resolve()).replace("'", "''") + "'" for p in paths) + "]"
+def sql_list(paths: list[Path] | list[str]) -> str:
+    """A DuckDB list literal of absolute paths, quoted."""
+    return "[" + ", ".join("'" + str(Path(p).resolve()).replace("'", "''") + "'" for p in paths) + "]"
 
 
 def connect(root: Path, read_only: bool = True, timeout: float = 10.0) -> duckdb.DuckDBPyConnection:
@@ -154,13 +155,13 @@ LLM_RESPONSE_COLUMNS = {
 
 
 def _llm_responses_sql(root: Path) -> str:
-    """The response cache's journals (curators.llm_cache), as a table; a torn last line is skipped."""
+    """The response cache's journals (curators.llm.cache), as a table; a torn last line is skipped."""
     journals = sorted((Path(root) / "llm_cache").glob("*.jsonl"))
     if not journals:
         return "SELECT " + ", ".join(f"NULL::{t} AS {c}" for c, t in LLM_RESPONSE_COLUMNS.items()) + " WHERE false"
     columns = "{" + ", ".join(f"'{c}': '{t}'" for c, t in LLM_RESPONSE_COLUMNS.items()) + "}"
     return (
-        f"SELECT * FROM read_json({_sql_list(journals)}, format = 'newline_delimited', "
+        f"SELECT * FROM read_json({sql_list(journals)}, format = 'newline_delimited', "
         f"columns = {columns}, ignore_errors = true)"
     )
 
@@ -174,8 +175,7 @@ def refresh_views(root: Path) -> dict[str, int]:
         shard_counts[table] = len(shards)
         files = shards or [_empty_schema_file(root, table, schema)]
         statements.append(
-            f"CREATE OR REPLACE VIEW {table}_all AS "
-            f"SELECT * FROM read_parquet({_sql_list(files)}, union_by_name = true)"
+            f"CREATE OR REPLACE VIEW {table}_all AS SELECT * FROM read_parquet({sql_list(files)}, union_by_name = true)"
         )
     for view, sql in DERIVED_VIEWS.items():
         statements.append(f"CREATE OR REPLACE VIEW {view} AS {sql}")

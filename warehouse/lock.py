@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from curators.errors import WarehouseLocked
+from warehouse.errors import WarehouseLocked
 
 LOCK_FILE = ".curate.lock"
 
@@ -65,6 +65,20 @@ def _describe(info: dict[str, str] | None) -> str:
     return f"pid {info.get('pid')} on {info.get('host')} ({info.get('command')}, since {info.get('since')})"
 
 
+def check_unlocked(root: Path, wait: float | None) -> None:
+    """Raise `WarehouseLocked` at once when another process writes to `root` and the caller would not wait:
+    a cheap check before starting anything (the flow takes the lock itself)."""
+    if wait is None and is_locked(root) and lock_path(root) not in _held:
+        raise _locked_error(root)
+
+
+def _locked_error(root: Path) -> WarehouseLocked:
+    return WarehouseLocked(
+        f"the warehouse at {Path(root).resolve()} is being written by {_describe(holder(root))}",
+        hint="wait for that run to finish, or pass --wait to queue behind it",
+    )
+
+
 @contextmanager
 def writer_lock(root: Path, wait: float | None = None, command: str | None = None) -> Iterator[None]:
     """Hold the writer lock of `root`. `wait`: seconds to wait for it (None: fail at once; <0: forever)."""
@@ -92,12 +106,8 @@ def writer_lock(root: Path, wait: float | None = None, command: str | None = Non
             break
         except BlockingIOError:
             if wait is None or (deadline is not None and time.monotonic() >= deadline):
-                info = holder(root)
                 os.close(fd)
-                raise WarehouseLocked(
-                    f"the warehouse at {Path(root).resolve()} is being written by {_describe(info)}",
-                    hint="wait for that run to finish, or pass --wait to queue behind it",
-                ) from None
+                raise _locked_error(root) from None
             time.sleep(0.2)
     info = {
         "pid": str(os.getpid()),

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
-from curators.config import stable_hash
+from warehouse.ids import stable_hash
 from warehouse.lock import writer_lock
 from warehouse.schemas import RUNS
 from warehouse.shards import done_shards, run_dir, shard_name, write_shard

@@ -24,6 +24,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from warehouse.errors import RowError
+from warehouse.schemas import schema_for
+
 MARKER_SUFFIX = ".done"
 PARQUET_COMPRESSION = "zstd"
 
@@ -127,6 +130,36 @@ def done_shards(root: Path, table: str) -> list[tuple[Path, dict[str, Any]]]:
     return found
 
 
+def check_row(table: str, schema: pa.Schema, row: dict[str, Any]) -> None:
+    """Raise `RowError` when `row` has a key `schema` lacks, or lacks one of its non-nullable columns (or
+    holds None there). An optional column may be left out: it is null."""
+    unknown = sorted(set(row) - set(schema.names))
+    if unknown:
+        raise RowError(f"table {table!r} has no column {unknown[0]!r} (its columns: {', '.join(schema.names)})")
+    for f in schema:
+        if not f.nullable and row.get(f.name) is None:
+            state = "is missing from the row" if f.name not in row else "is None"
+            raise RowError(f"table {table!r}: required column {f.name!r} {state}")
+
+
+def write_run_rows(root: Path, table: str, run_id: str, rows: list[dict[str, Any]], **marker_fields: Any) -> None:
+    """A run's whole output of `table` as one shard (with its marker), every row checked against the schema."""
+    schema = schema_for(table)
+    for row in rows:
+        check_row(table, schema, row)
+    data = pa.Table.from_pylist(rows, schema=schema)
+    write_shard(run_dir(root, table, run_id) / shard_name(0, 0), data, table=table, **marker_fields)
+
+
+def read_run_rows(root: Path, table: str, run_id: str, columns: list[str] | None = None) -> list[dict] | None:
+    """The rows run `run_id` wrote with `write_run_rows`, or None when it has not written them yet."""
+    shard = run_dir(root, table, run_id) / shard_name(0, 0)
+    marker = read_marker(shard)
+    if not is_done(shard, marker):
+        return None
+    return pq.read_table(shard, columns=columns).to_pylist() if marker and marker.get("rows") else []
+
+
 @dataclass
 class ResumePoint:
     """Where a unit of work stands: the next checkpoint number and the input cursor to start from."""
@@ -167,6 +200,8 @@ class CheckpointWriter:
         self.seq = 0
         self.rows_written: dict[str, int] = dict.fromkeys(schemas, 0)
         self._columns: dict[str, dict[str, list[Any]]] = {}
+        self._names = {t: frozenset(s.names) for t, s in schemas.items()}
+        self._required = {t: tuple(f.name for f in s if not f.nullable) for t, s in schemas.items()}
         self._buffered_rows = 0
         self._buffered_bytes = 0
         self._reset_buffers()
@@ -213,6 +248,10 @@ class CheckpointWriter:
         return point
 
     def add(self, table: str, row: dict[str, Any], n_bytes: int = 0) -> None:
+        """Buffer one row. A key the table does not have, or a required (non-nullable) one that is
+        missing or None, is an error naming the table and the key: never a silent null."""
+        if row.keys() != self._names[table] or any(row[name] is None for name in self._required[table]):
+            check_row(table, self.schemas[table], row)
         columns = self._columns[table]
         for name, values in columns.items():
             values.append(row.get(name))

@@ -34,8 +34,8 @@ from typing import Any, Literal
 import numpy as np
 import xxhash
 
-from curators.config import DecontamConfig
 from curators.synth.benchsets import BenchItem, load_benchmarks
+from curators.synth.config import DecontamConfig
 
 _WORD = re.compile(r"\w+")
 # An odd 64-bit multiplier: n-gram hash = sum(word_hash[i] * P**(n-1-i)) mod 2**64.

@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from curators.config import DiversityConfig
+from curators.synth.config import DiversityConfig
 
 GOALS: dict[str, float] = {
     "near_dup_rate": 0.005,

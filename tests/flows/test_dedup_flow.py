@@ -11,11 +11,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-import curators.dedup
-from curators.minhash import MinHashConfig, shingle
+import curators.dedup.clusters
+from curators.dedup.minhash import MinHashConfig, shingle
 from flows.cli import main
-from tests.curators.test_dedup import delete_words, exact_jaccard, insert_word, real_texts
-from tests.curators.test_minhash import CHINESE, RUSSIAN, big_document, paragraphs
+from tests.curators.dedup.test_clusters import delete_words, exact_jaccard, insert_word, real_texts
+from tests.curators.dedup.test_minhash import CHINESE, RUSSIAN, big_document, paragraphs
 from warehouse.catalog import query, refresh_views
 from warehouse.schemas import FILTERS, SCORES
 from warehouse.shards import done_shards, run_dir, shard_name, write_shard
@@ -168,7 +168,7 @@ def test_a_run_killed_during_verification_resumes_to_the_same_dups(
     assert main(["-c", str(config), "-d", str(whole), "dedup"]) == 0
     _, uninterrupted = run_counts(whole, "dedup")
 
-    real_verify = curators.dedup.verify_block
+    real_verify = curators.dedup.clusters.verify_block
     calls = []
 
     def dies_after_one_block(*args: object, **kwargs: object) -> list:
@@ -177,7 +177,7 @@ def test_a_run_killed_during_verification_resumes_to_the_same_dups(
             raise RuntimeError("killed during verification")
         return real_verify(*args, **kwargs)
 
-    monkeypatch.setattr(curators.dedup, "verify_block", dies_after_one_block)
+    monkeypatch.setattr(curators.dedup.clusters, "verify_block", dies_after_one_block)
     capsys.readouterr()
     assert main(["-c", str(config), "-d", str(killed), "dedup"]) == 1
     assert "killed during verification" in capsys.readouterr().err
@@ -186,7 +186,7 @@ def test_a_run_killed_during_verification_resumes_to_the_same_dups(
     assert query(killed, "SELECT count(*) FROM dups")[1] == [(0,)]  # no finished run: nothing dropped yet
     assert len(verified_pairs(killed)) == 1  # the first block was kept
 
-    monkeypatch.setattr(curators.dedup, "verify_block", real_verify)
+    monkeypatch.setattr(curators.dedup.clusters, "verify_block", real_verify)
     assert main(["-c", str(config), "-d", str(killed), "dedup"]) == 0
     status, resumed = run_counts(killed, "dedup")
     assert status == "finished"
@@ -273,8 +273,8 @@ def test_generations_target_without_generations_is_a_clear_error(
     assert main(["-d", str(data_root), "dedup", "--target", "generations"]) == 1
     err = capsys.readouterr().err
     assert "error: nothing to deduplicate: no generations yet" in err and "hint:" in err
-    assert main(["-d", str(data_root), "dedup", "--target", "everything"]) == 1
-    assert "unknown target 'everything'" in capsys.readouterr().err
+    assert main(["-d", str(data_root), "dedup", "--target", "everything"]) == 2  # refused by the parser
+    assert "'everything' is not one of 'docs', 'generations'" in capsys.readouterr().err
 
 
 def test_an_expected_error_prints_no_traceback(tmp_path: Path, data_root: Path) -> None:
@@ -295,7 +295,8 @@ def test_an_expected_error_prints_no_traceback(tmp_path: Path, data_root: Path) 
 
 def test_semantic_duplicates_are_reported_apart_or_removed(tmp_path: Path, data_root: Path) -> None:
     from curators.config import EmbedConfig
-    from curators.score import current_docs_shards, embed_shard
+    from curators.filter.store import embed_shard
+    from warehouse.listings import current_docs_shards
     from warehouse.runs import open_run
 
     ingest(data_root, write_corpus(tmp_path / "one.jsonl", corpus_one()), "one")

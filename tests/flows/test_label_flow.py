@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from curators.config import IngestConfig, LabelConfig, LLMConfig, SourceSpec
-from curators.local_llm import TEST_MODEL
+from curators.llm.local_server import TEST_MODEL
 from flows.ingest import ingest_flow
 from flows.label import label_flow
 from warehouse.catalog import query
@@ -22,7 +22,7 @@ def test_label_flow_with_the_embedded_server_then_a_rerun_pays_nothing(
     config = LabelConfig(n=4, max_doc_tokens=256, batch=2)
 
     first = label_flow(str(data_root), config, llm)
-    assert first.sampled == 4 and first.ok + first.invalid + first.failed == 4
+    assert first.requested == 4 and first.ok + first.invalid + first.failed == 4
     assert first.http_requests >= 4 and first.tokens_in > 0
     _, rows = query(data_root, "SELECT prompt_id, model, count(*) FROM labels GROUP BY ALL")
     assert rows[0][0].startswith("edu-code@v1:") and rows[0][1] == TEST_MODEL and rows[0][2] == 4

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from curators.config import EmbedConfig, FilterConfig
-from flows.score import score_flow, task_runner
+from flows.runners import task_runner
+from flows.score import score_flow
 from flows.train import train_flow
 from tests.realtext import build_labelled_warehouse
 from warehouse.catalog import query

@@ -21,11 +21,11 @@ from curators.config import (
     SynthConfig,
     TextbookConfig,
 )
-from curators.ingest import ingest_unit
-from curators.local_llm import TEST_MODEL
-from curators.sources import plan_units
-from curators.synth.textbooks import plan_seeds
-from curators.text import doc_id
+from curators.ingest.plan import plan_units
+from curators.ingest.records import doc_id
+from curators.ingest.store import ingest_unit
+from curators.llm.local_server import TEST_MODEL
+from curators.synth.store import plan_seeds
 from flows.score import score_flow
 from flows.synth import exercises_flow, gates_flow, textbooks_flow
 from flows.train import train_flow

@@ -7,8 +7,8 @@ import pytest
 
 from curators.config import IngestConfig, SourceSpec
 from curators.errors import CurateError
-from curators.ingest import ingest_unit
-from curators.sources import plan_units
+from curators.ingest.plan import plan_units
+from curators.ingest.store import ingest_unit
 from tests.corpus import write_jsonl
 from warehouse.catalog import query, refresh_views
 from warehouse.runs import open_run, read_runs

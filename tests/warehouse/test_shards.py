@@ -102,3 +102,25 @@ def test_a_changed_input_restarts_the_unit(tmp_path: Path) -> None:
     point = writer(tmp_path, fingerprint="new").resume()
     assert point.seq == 0 and point.cursor == 0 and not point.finished
     assert done_shards(tmp_path, "a") == []
+
+
+def test_rows_are_validated_at_the_writer(tmp_path: Path) -> None:
+    """A misspelt key is an error naming the table and the key, never a silent null; so is a missing or
+    None required column. An optional column may be left out (null)."""
+    import pytest
+
+    from warehouse.errors import RowError
+
+    schema = pa.schema([pa.field("id", pa.string(), nullable=False), pa.field("note", pa.string())])
+    w = CheckpointWriter(tmp_path, "r1", 0, {"t": schema}, "f", max_rows=10, max_bytes=1 << 20)
+    w.add("t", {"id": "a", "note": "x"})
+    w.add("t", {"id": "b"})  # optional column left out: null
+    with pytest.raises(RowError, match="table 't' has no column 'nte'"):
+        w.add("t", {"id": "c", "nte": "typo"})
+    with pytest.raises(RowError, match="required column 'id' is missing"):
+        w.add("t", {"note": "no id"})
+    with pytest.raises(RowError, match="required column 'id' is None"):
+        w.add("t", {"id": None, "note": "x"})
+    w.flush(cursor=2, final=True)
+    (shard,) = [p for p, _ in done_shards(tmp_path, "t")]
+    assert pq.read_table(shard).to_pylist() == [{"id": "a", "note": "x"}, {"id": "b", "note": None}]

@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from curators.errors import CurateError
-from curators.sources import stdlib_dir
+from curators.ingest.plan import stdlib_dir
 from curators.synth.benchsets import (
     BENCHMARKS,
     BenchItem,

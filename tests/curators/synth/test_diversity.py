@@ -8,7 +8,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from curators.sources import stdlib_dir
+from curators.ingest.plan import stdlib_dir
 from curators.synth import diversity
 from curators.synth.diversity import (
     DiversityConfig,

@@ -10,14 +10,12 @@ import pyarrow as pa
 import pytest
 
 from curators.errors import ConfigError
+from curators.synth.axes import AXIS_FILES, DATA_DIR, load_axes
 from curators.synth.seeds import (
-    AXIS_FILES,
-    DATA_DIR,
     Seed,
     SeedConfig,
     cut_extract,
     derive_topic,
-    load_axes,
     sample_seeds,
     seed_prompt_fields,
     web_seeds,

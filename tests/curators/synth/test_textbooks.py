@@ -7,17 +7,13 @@ import pyarrow as pa
 import pytest
 
 from curators.config import ExercisesConfig, SeedConfig, TextbookConfig
-from curators.llm import LLMResult
-from curators.prompting import load_prompt
-from curators.synth.seeds import Seed, load_axes, sample_seeds
-from curators.synth.textbooks import (
-    exercise_rows,
-    exercises_request,
-    plan_seeds,
-    strip_opening,
-    textbook_request,
-    textbook_row,
-)
+from curators.llm.gateway import LLMResult
+from curators.llm.prompts import load_prompt
+from curators.synth.axes import load_axes
+from curators.synth.exercises import exercise_rows, exercises_request
+from curators.synth.seeds import Seed, sample_seeds
+from curators.synth.store import plan_seeds
+from curators.synth.textbooks import strip_opening, textbook_request, textbook_row
 from warehouse.schemas import GENERATIONS
 
 
@@ -170,12 +166,11 @@ CHILD = """
 import sys
 from pathlib import Path
 from curators.config import LLMConfig, SeedConfig, TextbookConfig
-from curators.llm import Endpoint
-from curators.synth.textbooks import generate_textbooks, plan_seeds
+from curators.llm.gateway import Endpoint
+from curators.synth.textbooks import TextbookRun, generate_textbooks
 root, base_url = Path(sys.argv[1]), sys.argv[2]
-seeds = plan_seeds(root, "synth-run", SeedConfig(n=40, seed=1))
-generate_textbooks(root, "synth-run", seeds, TextbookConfig(min_chars=10, batch=4), SeedConfig(n=40, seed=1),
-                   LLMConfig(concurrency=2, backoff_s=0.01), Endpoint(base_url, "fake-model"))
+run = TextbookRun(seeds=SeedConfig(n=40, seed=1), textbook=TextbookConfig(min_chars=10, batch=4), model="fake-model")
+generate_textbooks(root, "synth-run", run, LLMConfig(concurrency=2, backoff_s=0.01), Endpoint(base_url, "fake-model"))
 """
 
 
@@ -188,9 +183,9 @@ def test_a_killed_textbook_run_reruns_only_what_is_missing(tmp_path: Path) -> No
     import pyarrow.parquet as pq
 
     from curators.config import LLMConfig
-    from curators.llm import Endpoint
-    from curators.llm_cache import ResponseCache
-    from curators.synth.textbooks import generate_textbooks
+    from curators.llm.cache import ResponseCache
+    from curators.llm.gateway import Endpoint
+    from curators.synth.textbooks import TextbookRun, generate_textbooks
     from tests.fake_llm import FakeLLM
     from warehouse.shards import done_shards
 
@@ -205,15 +200,12 @@ def test_a_killed_textbook_run_reruns_only_what_is_missing(tmp_path: Path) -> No
         paid = len(ResponseCache(root))
         calls_before = fake.total
         assert 0 < paid < 40
-        seeds = plan_seeds(root, "synth-run", SeedConfig(n=40, seed=1))  # the stored draw, read back
+        # The stored draw of seeds is read back; only the answers not yet paid for are asked.
+        run = TextbookRun(
+            seeds=SeedConfig(n=40, seed=1), textbook=TextbookConfig(min_chars=10, batch=4), model="fake-model"
+        )
         summary = generate_textbooks(
-            root,
-            "synth-run",
-            seeds,
-            TextbookConfig(min_chars=10, batch=4),
-            SeedConfig(n=40, seed=1),
-            LLMConfig(concurrency=2, backoff_s=0.01),
-            Endpoint(fake.base_url, "fake-model"),
+            root, "synth-run", run, LLMConfig(concurrency=2, backoff_s=0.01), Endpoint(fake.base_url, "fake-model")
         )
         new_calls = fake.total - calls_before
     # Only the answers not in the cache were asked for: nothing paid for is asked again.

@@ -1,0 +1,243 @@
+"""The dedup stage over the warehouse: a `minhash` shard per input shard, then clusters into `dups`.
+
+Signatures are computed once per input shard and signature config (`minhash` shards named by their
+input shard, with done-markers): a new batch of documents adds shards, the old ones are read back,
+never recomputed. The cluster step runs in an in-memory DuckDB that spills to
+`<root>/tmp/dedup-<run>/`, reads the signature shards directly, and writes verified pairs
+(`dup_pairs`) block by block, so a killed run, rerun, verifies only what it had not.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curators.dedup.clusters import DedupResult, Pair, deduplicate, semantic_pairs
+from curators.dedup.config import DedupConfig, MinHashConfig
+from curators.dedup.minhash import MinHasher, signature_table
+from curators.errors import CurateError
+from warehouse.catalog import db_path, sql_list
+from warehouse.listings import TextTable, text_shards
+from warehouse.mapper import Mapped, map_shard
+from warehouse.schemas import DUP_PAIRS, MINHASH
+from warehouse.shards import done_shards, run_dir, shard_name, write_run_rows, write_shard
+
+READ_BATCH = 2048
+
+
+def signature_shard(root: Path, run_id: str, shard: str, config: MinHashConfig) -> Mapped:
+    """MinHash signatures of one input shard (`computed` is False when a done shard was found)."""
+
+    def compute(path: Path) -> pa.Table:
+        hasher = MinHasher(config)
+        parts = [
+            signature_table(batch.column("id").to_pylist(), batch.column("text").to_pylist(), hasher, run_id)
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH, columns=["id", "text"])
+        ]
+        return pa.concat_tables(parts) if parts else MINHASH.empty_table()
+
+    return map_shard(root, run_id, "minhash", shard, config.sig_config, compute)
+
+
+def _signature_files(root: Path) -> list[Path]:
+    return [p for p, _ in done_shards(root, "minhash")]
+
+
+def _prepare(
+    con: duckdb.DuckDBPyConnection, root: Path, target: TextTable, against: list[TextTable], sig_config: str
+) -> int:
+    """Tables `locs` (id, filename, protected), `sig` (signature rows of the current documents) and
+    `priority` (survivor policy inputs). Returns the number of documents."""
+    files = {t: text_shards(root, t) for t in [target, *against]}
+    if not files[target]:
+        raise CurateError(f"nothing to deduplicate: no {target} yet", hint="run `curate ingest` (or `curate synth`)")
+    selects = []
+    for t, paths in files.items():
+        if not paths:
+            continue
+        order = "run_id || ':' || locator" if t == "docs" else "run_id || ':' || id"
+        selects.append(
+            f"SELECT id, filename, {order} AS order_key, {'true' if t != target else 'false'} AS protected "
+            f"FROM read_parquet({sql_list(paths)}, filename = true, union_by_name = true)"
+        )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE locs AS SELECT * FROM (" + " UNION ALL ".join(selects) + ") "
+        "QUALIFY row_number() OVER (PARTITION BY id ORDER BY protected DESC, order_key DESC) = 1"
+    )
+    sig_files = _signature_files(root)
+    if not sig_files:
+        raise CurateError("no signatures", hint="run `curate dedup` (it computes them first)")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE sig AS
+        SELECT m.id, m.exact_hash, m.n_shingles, m.n_chars, m.bands, l.protected
+        FROM read_parquet({sql_list(sig_files)}) m JOIN locs l USING (id)
+        WHERE m.sig_config = '{sig_config}'
+        QUALIFY row_number() OVER (PARTITION BY m.id ORDER BY m.run_id DESC) = 1
+        """
+    )
+    (missing,) = con.execute("SELECT count(*) FROM locs ANTI JOIN sig USING (id)").fetchone()
+    if missing:
+        raise CurateError(f"{missing} documents have no signature for this config", hint="rerun `curate dedup`")
+    con.execute("CREATE OR REPLACE TEMP TABLE doc_scores (id VARCHAR, score FLOAT)")
+    if db_path(root).exists():
+        con.execute(f"ATTACH '{db_path(root)}' AS wh (READ_ONLY)")
+        has_scores = con.execute(
+            "SELECT count(*) FROM duckdb_views() WHERE database_name = 'wh' AND view_name = 'scores'"
+        ).fetchone()[0]
+        if has_scores:
+            con.execute("INSERT INTO doc_scores SELECT id, score FROM wh.scores")
+        con.execute("DETACH wh")
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE priority AS
+        SELECT sig.id, s.score, sig.n_chars, l.order_key, sig.protected
+        FROM sig JOIN locs l USING (id) LEFT JOIN doc_scores s USING (id)
+        """
+    )
+    return con.execute("SELECT count(*) FROM sig WHERE NOT protected").fetchone()[0]
+
+
+def _texts_fn(con: duckdb.DuckDBPyConnection) -> Callable[[list[str]], dict[str, str]]:
+    def texts(ids: list[str]) -> dict[str, str]:
+        wanted = pa.table({"id": pa.array(ids, pa.string())})
+        con.register("wanted_ids", wanted)
+        by_file: dict[str, list[str]] = {}
+        for i, f in con.execute("SELECT id, filename FROM locs SEMI JOIN wanted_ids USING (id)").fetchall():
+            by_file.setdefault(f, []).append(i)
+        con.unregister("wanted_ids")
+        out: dict[str, str] = {}
+        for filename, file_ids in by_file.items():
+            table = pq.read_table(filename, columns=["id", "text"], filters=[("id", "in", file_ids)])
+            out.update(zip(table.column("id").to_pylist(), table.column("text").to_pylist(), strict=True))
+        return out
+
+    return texts
+
+
+def _signatures_fn(con: duckdb.DuckDBPyConnection, root: Path, sig_config: str) -> Callable:
+    files = sql_list(_signature_files(root))
+
+    def signatures(ids: list[str]) -> dict[str, np.ndarray]:
+        con.register("wanted_ids", pa.table({"id": pa.array(ids, pa.string())}))
+        rows = con.execute(
+            f"SELECT id, signature FROM read_parquet({files}) SEMI JOIN wanted_ids USING (id) "
+            f"WHERE sig_config = '{sig_config}' AND signature IS NOT NULL"
+        ).fetchall()
+        con.unregister("wanted_ids")
+        return {i: np.frombuffer(s, dtype="<u4") for i, s in rows}
+
+    return signatures
+
+
+def _known_pairs(con: duckdb.DuckDBPyConnection, root: Path, verify_config: str) -> str | None:
+    files = [p for p, _ in done_shards(root, "dup_pairs")]
+    if not files:
+        return None
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE known AS
+        SELECT a, b, any_value(similarity) AS similarity, bool_or(is_dup) AS is_dup
+        FROM read_parquet({sql_list(files)})
+        WHERE verify_config = '{verify_config}' AND method = 'minhash'
+        GROUP BY a, b
+        """
+    )
+    return "known"
+
+
+def _pairs_table(pairs: list[Pair], verify_config: str, run_id: str) -> pa.Table:
+    return pa.table(
+        {
+            "a": pa.array([p.a for p in pairs], pa.string()),
+            "b": pa.array([p.b for p in pairs], pa.string()),
+            "method": pa.array([p.method for p in pairs], pa.string()),
+            "similarity": pa.array([p.similarity for p in pairs], pa.float32()),
+            "is_dup": pa.array([p.is_dup for p in pairs], pa.bool_()),
+            "verify_config": pa.array([verify_config] * len(pairs), pa.string()),
+            "run_id": pa.array([run_id] * len(pairs), pa.string()),
+        },
+        schema=DUP_PAIRS,
+    )
+
+
+def _semantic(con: duckdb.DuckDBPyConnection, root: Path, config: DedupConfig) -> list[Pair]:
+    files = [p for p, _ in done_shards(root, "embeddings")]
+    if not files:
+        raise CurateError("semantic dedup needs embeddings", hint="run `curate score` first (it embeds the corpus)")
+    result = con.execute(
+        f"""
+        SELECT e.id, e.vector FROM read_parquet({sql_list(files)}) e SEMI JOIN sig USING (id)
+        QUALIFY row_number() OVER (PARTITION BY e.id ORDER BY e.run_id DESC) = 1
+        ORDER BY e.id
+        """
+    )
+    # DuckDB 2 names it to_arrow_table; 1.x fetch_arrow_table.
+    table = result.to_arrow_table() if hasattr(result, "to_arrow_table") else result.fetch_arrow_table()
+    n = table.num_rows
+    if n < 2:
+        return []
+    vectors = np.asarray(table.column("vector").combine_chunks().flatten(), dtype=np.float32).reshape(n, -1)
+    return semantic_pairs(table.column("id").to_pylist(), vectors, config)
+
+
+def cluster(
+    root: Path,
+    run_id: str,
+    target: TextTable,
+    config: DedupConfig,
+    against: list[TextTable] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[DedupResult, int]:
+    """Find the duplicates of `target` (against protected reference tables) and write `dups`.
+    Returns the result and the number of documents of `target` considered."""
+    root = Path(root)
+    tmp = root / "tmp" / f"dedup-{run_id}"
+    shutil.rmtree(tmp, ignore_errors=True)  # spill files of a killed run: stale, never read
+    tmp.mkdir(parents=True)
+    con = duckdb.connect(config={"temp_directory": str(tmp)})
+    try:
+        sig_config = config.minhash.sig_config
+        n_docs = _prepare(con, root, target, against or [], sig_config)
+        known = _known_pairs(con, root, config.verify_config)
+        attempt = int(time.time() * 1000) % 100_000
+        written = [0]
+
+        def sink(pairs: list[Pair]) -> None:
+            shard = run_dir(root, "dup_pairs", run_id) / shard_name(attempt, written[0])
+            write_shard(shard, _pairs_table(pairs, config.verify_config, run_id), table="dup_pairs")
+            written[0] += 1
+
+        semantic = _semantic(con, root, config) if config.semantic != "off" else []
+        if semantic:
+            write_shard(
+                run_dir(root, "dup_pairs", run_id) / shard_name(attempt, 99_999),
+                _pairs_table(semantic, config.verify_config, run_id),
+                table="dup_pairs",
+            )
+        result = deduplicate(
+            con,
+            "sig",
+            "priority",
+            config,
+            texts=_texts_fn(con),
+            signatures=_signatures_fn(con, root, sig_config) if config.verify == "minhash" else None,
+            known=known,
+            sink=sink,
+            semantic=semantic,
+            progress=progress,
+        )
+        rows = [r.as_row(run_id, target) for r in result.dups]
+        write_run_rows(root, "dups", run_id, rows, summary=json.dumps(result.by_method))
+        return result, n_docs
+    finally:
+        con.close()
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,278 @@
+"""Planning: expand the configured sources (JSONL, Parquet, CSV, text and code folders, local HF
+datasets, the Python standard library) into `InputUnit`s, one task's worth of input each: one tabular
+file, or a group of files of a folder source. Files a folder source does not read are counted in
+`Plan.skipped` (reported, not silent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sysconfig
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from curators.errors import SourceError
+from curators.ingest.config import IngestConfig, SourceSpec
+from warehouse.ids import stable_hash
+
+BUILTIN_STDLIB = "python-stdlib"
+
+TEXT_EXTENSIONS = (".txt", ".md", ".markdown", ".rst", ".text", ".tex", ".adoc", ".org")
+CODE_LANGUAGES: dict[str, str] = {
+    ".py": "python",
+    ".pyi": "python",
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".jsx": "javascript",
+    ".ts": "typescript",
+    ".tsx": "typescript",
+    ".java": "java",
+    ".c": "c",
+    ".h": "c",
+    ".cc": "c++",
+    ".cpp": "c++",
+    ".cxx": "c++",
+    ".hpp": "c++",
+    ".hh": "c++",
+    ".cs": "c#",
+    ".go": "go",
+    ".rs": "rust",
+    ".rb": "ruby",
+    ".php": "php",
+    ".swift": "swift",
+    ".kt": "kotlin",
+    ".kts": "kotlin",
+    ".scala": "scala",
+    ".sh": "shell",
+    ".bash": "shell",
+    ".zsh": "shell",
+    ".lua": "lua",
+    ".pl": "perl",
+    ".pm": "perl",
+    ".r": "r",
+    ".jl": "julia",
+    ".sql": "sql",
+    ".hs": "haskell",
+    ".ml": "ocaml",
+    ".dart": "dart",
+    ".ex": "elixir",
+    ".exs": "elixir",
+    ".erl": "erlang",
+    ".clj": "clojure",
+    ".css": "css",
+    ".scss": "css",
+    ".vue": "vue",
+    ".f90": "fortran",
+    ".zig": "zig",
+    ".nim": "nim",
+    ".m": "objective-c",
+    ".groovy": "groovy",
+    ".ps1": "powershell",
+    ".el": "emacs-lisp",
+}
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+COMPRESSIONS = (".gz", ".zst")
+TABULAR_FORMATS = ("jsonl", "parquet", "csv", "hf")
+
+
+class InputUnit(BaseModel):
+    """One task's worth of input: one tabular file, or a group of files of a folder source."""
+
+    index: int
+    source: str
+    format: str  # the resolved reader: jsonl | parquet | csv | text | code | hf
+    paths: list[str]
+    root: str  # locators are relative to this folder
+    spec: SourceSpec
+    n_bytes: int = 0
+
+    def fingerprint(self) -> str:
+        """Changes when any of the unit's files or its reading options change."""
+        digest = hashlib.sha256(f"{self.format}\x00{stable_hash(self.spec)}".encode())
+        for path in self.paths:
+            try:
+                st = os.stat(path)
+                digest.update(f"{path}\x00{st.st_size}\x00{st.st_mtime_ns}\n".encode())
+            except OSError:
+                digest.update(f"{path}\x00missing\n".encode())
+        return digest.hexdigest()[:16]
+
+
+@dataclass
+class Plan:
+    units: list[InputUnit]
+    skipped: dict[str, int]  # files left out of folder sources, by extension (reported, not silent)
+
+    @property
+    def n_bytes(self) -> int:
+        return sum(u.n_bytes for u in self.units)
+
+
+def stdlib_dir() -> Path:
+    return Path(sysconfig.get_paths()["stdlib"])
+
+
+def _strip_compression(name: str) -> str:
+    for suffix in COMPRESSIONS:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def format_of_file(path: Path) -> str | None:
+    """The reader for a file by its name, or None when it is not an input we read."""
+    name = _strip_compression(path.name.lower())
+    if name.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if name.endswith(".parquet"):
+        return "parquet"
+    if name.endswith((".csv", ".tsv")):
+        return "csv"
+    if name.endswith(".arrow"):
+        return "hf"
+    if path.name.lower() != name:
+        return None  # compressed text or code files are not read
+    if name.endswith(TEXT_EXTENSIONS):
+        return "text"
+    if Path(name).suffix in CODE_LANGUAGES:
+        return "code"
+    return None
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    """Files under `folder`, sorted, skipping hidden entries and caches; symlinked folders not followed."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__pycache__")
+        for name in sorted(filenames):
+            if not name.startswith("."):
+                yield Path(dirpath) / name
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _hf_data_files(folder: Path) -> list[Path] | None:
+    """The Arrow files of a dataset saved with `datasets.save_to_disk`, or None if it is not one."""
+    dict_file = folder / "dataset_dict.json"
+    if dict_file.is_file():
+        try:
+            splits = json.loads(dict_file.read_text(encoding="utf-8"))["splits"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise SourceError(f"{dict_file} is not a valid dataset_dict.json: {exc}") from None
+        files: list[Path] = []
+        for split in splits:
+            files.extend(_hf_data_files(folder / split) or [])
+        return files
+    state_file = folder / "state.json"
+    if state_file.is_file():
+        try:
+            state = json.loads(state_file.read_text(encoding="utf-8"))
+            return [folder / f["filename"] for f in state["_data_files"]]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SourceError(f"{state_file} is not a valid datasets state.json: {exc}") from None
+    return None
+
+
+def _has_extension(path: Path, extensions: list[str] | tuple[str, ...]) -> bool:
+    return path.name.lower().endswith(tuple(e.lower() for e in extensions))
+
+
+def _folder_file_format(file: Path, spec: SourceSpec) -> str | None:
+    """The reader for a file found in a folder source, or None when the source does not read it."""
+    if spec.format in ("text", "code"):
+        default = TEXT_EXTENSIONS if spec.format == "text" else tuple(CODE_LANGUAGES)
+        return spec.format if _has_extension(file, spec.extensions or default) else None
+    fmt = format_of_file(file)
+    if spec.format != "auto" and fmt != spec.format:
+        return None
+    if spec.extensions and not _has_extension(file, spec.extensions):
+        return None
+    return fmt
+
+
+def plan_units(config: IngestConfig) -> Plan:
+    """Expand the configured sources into units of work. Raises SourceError for an unusable source."""
+    units: list[InputUnit] = []
+    skipped: dict[str, int] = {}
+
+    def add(spec: SourceSpec, fmt: str, paths: list[Path], root: Path) -> None:
+        units.append(
+            InputUnit(
+                index=len(units),
+                source=spec.source_name,
+                format=fmt,
+                paths=[str(p) for p in paths],
+                root=str(root),
+                spec=spec,
+                n_bytes=sum(_size(p) for p in paths),
+            )
+        )
+
+    def add_grouped(spec: SourceSpec, fmt: str, paths: list[Path], root: Path) -> None:
+        step = config.files_per_unit
+        for start in range(0, len(paths), step):
+            add(spec, fmt, paths[start : start + step], root)
+
+    for spec in config.sources:
+        if spec.format == BUILTIN_STDLIB or (spec.path == BUILTIN_STDLIB and spec.format == "auto"):
+            root = stdlib_dir()
+            files = [
+                p
+                for p in _walk(root)
+                if p.suffix == ".py" and not {"site-packages", "dist-packages"} & set(p.relative_to(root).parts)
+            ]
+            spec = spec.model_copy(update={"name": spec.name or BUILTIN_STDLIB})
+            add_grouped(spec, "code", files, root)
+            continue
+        path = Path(spec.path).expanduser()
+        if not path.exists():
+            raise SourceError(
+                f"source not found: {spec.path}",
+                hint=f"check the path; the built-in source is '{BUILTIN_STDLIB}'",
+            )
+        if path.is_file():
+            fmt = spec.format if spec.format != "auto" else format_of_file(path)
+            if fmt is None:
+                raise SourceError(
+                    f"cannot tell the format of {spec.path}",
+                    hint="pass --format jsonl|parquet|csv|text|code (or set `format:` in curate.yaml)",
+                )
+            add(spec, fmt, [path], path.parent)
+            continue
+        if spec.format == "hf" or (spec.format == "auto" and _hf_data_files(path) is not None):
+            files = _hf_data_files(path)
+            if not files:
+                raise SourceError(
+                    f"{spec.path} is not a dataset saved with `datasets.save_to_disk`",
+                    hint="a folder of parquet/jsonl files is read with --format auto",
+                )
+            for file in files:
+                add(spec, "hf", [file], path)
+            continue
+        grouped: dict[str, list[Path]] = {}
+        for file in _walk(path):
+            fmt = _folder_file_format(file, spec)
+            if fmt is None:
+                ext = file.suffix.lower() or "(no extension)"
+                skipped[ext] = skipped.get(ext, 0) + 1
+            elif fmt in TABULAR_FORMATS:
+                add(spec, fmt, [file], path)
+            else:
+                grouped.setdefault(fmt, []).append(file)
+        for fmt, files in grouped.items():
+            add_grouped(spec, fmt, files, path)
+        if not any(u.spec is spec for u in units):
+            raise SourceError(
+                f"no readable files in {spec.path}",
+                hint="pass --format text|code and --ext to choose which files to read",
+            )
+    return Plan(units=units, skipped=skipped)

@@ -1,0 +1,403 @@
+"""Readers: turn one `InputUnit` (JSONL, Parquet, CSV, text and code folders, local HF datasets, the
+Python standard library) into `Doc` rows and `Reject` rows.
+
+A record is one JSON line, one table row, one file of a folder; a file that cannot be parsed at all
+(a truncated Parquet file, a corrupt archive) is one record, rejected whole, and an unreadable row
+group or the broken tail of a compressed stream is one record too.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from curators.errors import SourceError
+from curators.ingest.plan import BUILTIN_STDLIB, CODE_LANGUAGES, InputUnit, _strip_compression
+from curators.ingest.records import EXCERPT_CHARS, Doc, Record, Reject, RejectReason, excerpt, make_record
+
+# ---------------------------------------------------------------------------------------------
+# Readers. Each yields one Record per input record, in a deterministic order, starting after the
+# first `start` records (for resuming a unit from its last checkpoint).
+# ---------------------------------------------------------------------------------------------
+
+
+class _Context:
+    def __init__(self, unit: InputUnit, max_bytes: int) -> None:
+        self.unit = unit
+        self.spec = unit.spec
+        self.source = unit.source
+        self.max_bytes = max_bytes
+        self.root = Path(unit.root)
+
+    def rel(self, path: str | Path) -> str:
+        try:
+            return Path(path).relative_to(self.root).as_posix()
+        except ValueError:
+            return Path(path).as_posix()
+
+    def reject(
+        self, locator: str, reason: RejectReason, detail: str, value: Any = None, n_bytes: int | None = None
+    ) -> Reject:
+        return Reject(self.source, locator, reason, detail, excerpt(value), n_bytes)
+
+    def from_row(self, row: dict[str, Any], default_locator: str) -> Record:
+        """A record from a tabular row (JSON object, Parquet/Arrow/CSV row)."""
+        spec = self.spec
+        if spec.text_field not in row:
+            keys = ", ".join(list(row)[:12])
+            return self.reject(
+                default_locator,
+                RejectReason.MISSING_TEXT_FIELD,
+                f"no field {spec.text_field!r}; fields: {keys} (set text_field)",
+                json.dumps(row, default=str)[:EXCERPT_CHARS],
+            )
+        locator = default_locator
+        if spec.id_field:
+            if row.get(spec.id_field) in (None, ""):
+                return self.reject(
+                    default_locator,
+                    RejectReason.MISSING_ID_FIELD,
+                    f"no value for id_field {spec.id_field!r}",
+                    row.get(spec.text_field),
+                )
+            locator = str(row[spec.id_field])
+        value = row[spec.text_field]
+        if not isinstance(value, str):
+            kind = "null" if value is None else type(value).__name__
+            return self.reject(
+                locator,
+                RejectReason.NON_STRING_TEXT,
+                f"field {spec.text_field!r} is {kind}, not a string",
+                str(value),
+            )
+        if spec.meta_fields is not None:
+            meta = {k: row.get(k) for k in spec.meta_fields}
+        else:
+            meta = {k: v for k, v in row.items() if k not in (spec.text_field, spec.id_field)}
+        if spec.id_field:
+            meta.setdefault("_row", default_locator)
+        return make_record(self.source, locator, value, meta, self.max_bytes, spec.encoding)
+
+
+def _skip(records: Iterator[Record], start: int) -> Iterator[Record]:
+    for i, record in enumerate(records):
+        if i >= start:
+            yield record
+
+
+def _read_files(ctx: _Context, start: int) -> Iterator[Record]:
+    """Text and code folders: one record per file. Skipped files are not opened."""
+    for path in ctx.unit.paths[start:]:
+        rel = ctx.rel(path)
+        meta: dict[str, Any] = {"path": rel}
+        lang = None
+        if ctx.unit.format == "code":
+            meta["language"] = CODE_LANGUAGES.get(Path(path).suffix.lower(), Path(path).suffix.lstrip("."))
+            if ctx.source == BUILTIN_STDLIB:
+                meta["python_version"] = f"{sys.version_info.major}.{sys.version_info.minor}"
+        try:
+            size = os.stat(path).st_size
+            if size > ctx.max_bytes:
+                with open(path, "rb") as fh:
+                    head = fh.read(EXCERPT_CHARS)
+                yield ctx.reject(
+                    rel, RejectReason.TOO_LARGE, f"{size} bytes > max_doc_bytes {ctx.max_bytes}", head, size
+                )
+                continue
+            with open(path, "rb") as fh:
+                data = fh.read(ctx.max_bytes + 1)
+        except OSError as exc:
+            yield ctx.reject(rel, RejectReason.UNREADABLE, f"{type(exc).__name__}: {exc.strerror or exc}")
+            continue
+        yield make_record(ctx.source, rel, data, meta, ctx.max_bytes, ctx.spec.encoding, lang)
+
+
+def _open_binary(path: str) -> IO[bytes]:
+    lower = path.lower()
+    if lower.endswith(".gz"):
+        return gzip.open(path, "rb")
+    if lower.endswith(".zst"):
+        import zstandard
+
+        return io.BufferedReader(zstandard.open(path, "rb"))  # its own reader has no readline(limit)
+    return open(path, "rb", buffering=1 << 20)
+
+
+def _iter_lines(stream: IO[bytes], limit: int) -> Iterator[tuple[bytes, int]]:
+    """Lines of at most `limit` bytes, as (line, size). A longer line is read through in bounded
+    chunks and yielded as its first bytes with its true size (so the caller rejects it)."""
+    while True:
+        line = stream.readline(limit)
+        if not line:
+            return
+        if len(line) < limit or line.endswith(b"\n"):
+            yield line, len(line)
+            continue
+        size = len(line)
+        head = line[: EXCERPT_CHARS * 4]
+        while not line.endswith(b"\n"):
+            line = stream.readline(1 << 20)
+            if not line:
+                break
+            size += len(line)
+        yield head, size
+
+
+def _read_jsonl(ctx: _Context, start: int) -> Iterator[Record]:
+    path = ctx.unit.paths[0]
+    rel = ctx.rel(path)
+    limit = 2 * ctx.max_bytes + 65536  # a JSON line may escape its text to twice its size
+    seen_ids: set[bytes] = set()
+    index = 0  # non-blank lines: the records of this file
+    lineno = 0
+    try:
+        stream = _open_binary(path)
+    except OSError as exc:
+        if start == 0:
+            yield ctx.reject(rel, RejectReason.UNREADABLE, f"{type(exc).__name__}: {exc}")
+        return
+    with stream:
+        try:
+            for line, size in _iter_lines(stream, limit):
+                lineno += 1
+                if lineno == 1 and line.lstrip().startswith(b"["):
+                    if start == 0:
+                        yield ctx.reject(
+                            rel,
+                            RejectReason.MALFORMED_FILE,
+                            "a JSON array, not JSON Lines: convert it with `jq -c '.[]'`",
+                            line,
+                        )
+                    return
+                if not line.strip():
+                    continue  # a blank line is not a record
+                index += 1
+                locator = f"{rel}:{lineno}"
+                if index <= start:
+                    if ctx.spec.id_field:  # remember the ids of skipped records for duplicate checks
+                        _remember_id(ctx, line, locator, seen_ids)
+                    continue
+                if size > limit or (size == limit and not line.endswith(b"\n")):
+                    yield ctx.reject(
+                        locator,
+                        RejectReason.TOO_LARGE,
+                        f"line of {size} bytes > max_doc_bytes {ctx.max_bytes}",
+                        line,
+                        size,
+                    )
+                    continue
+                try:
+                    obj = json.loads(line)
+                except UnicodeDecodeError as exc:
+                    yield ctx.reject(locator, RejectReason.INVALID_UTF8, f"not valid UTF-8: {exc.reason}", line)
+                    continue
+                except ValueError as exc:
+                    yield ctx.reject(locator, RejectReason.MALFORMED_JSON, f"{exc}", line)
+                    continue
+                if not isinstance(obj, dict):
+                    yield ctx.reject(
+                        locator,
+                        RejectReason.MALFORMED_JSON,
+                        f"a JSON {type(obj).__name__}, expected an object",
+                        line,
+                    )
+                    continue
+                record = ctx.from_row(obj, locator)
+                if isinstance(record, Doc) and ctx.spec.id_field:
+                    key = bytes.fromhex(record.id)[:16]
+                    if key in seen_ids:
+                        yield ctx.reject(
+                            locator,
+                            RejectReason.DUPLICATE_ID,
+                            f"id {record.locator!r} appears earlier in this file",
+                            record.text,
+                        )
+                        continue
+                    seen_ids.add(key)
+                yield record
+        except (OSError, EOFError, ValueError) as exc:  # a truncated or corrupt compressed stream
+            index += 1
+            if index > start:
+                yield ctx.reject(
+                    f"{rel}:{lineno + 1}",
+                    RejectReason.MALFORMED_FILE,
+                    f"stream unreadable after line {lineno}: {type(exc).__name__}: {exc}",
+                )
+
+
+def _remember_id(ctx: _Context, line: bytes, locator: str, seen_ids: set[bytes]) -> None:
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return
+    if isinstance(obj, dict):
+        record = ctx.from_row(obj, locator)
+        if isinstance(record, Doc):
+            seen_ids.add(bytes.fromhex(record.id)[:16])
+
+
+def _read_parquet(ctx: _Context, start: int) -> Iterator[Record]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = ctx.unit.paths[0]
+    rel = ctx.rel(path)
+
+    def records() -> Iterator[Record]:
+        try:
+            pf = pq.ParquetFile(path)
+        except (OSError, pa.ArrowException) as exc:
+            yield ctx.reject(rel, RejectReason.MALFORMED_FILE, f"not a readable Parquet file: {exc}")
+            return
+        names = pf.schema_arrow.names
+        if ctx.spec.text_field not in names:
+            yield ctx.reject(
+                rel,
+                RejectReason.MISSING_TEXT_FIELD,
+                f"no column {ctx.spec.text_field!r}; columns: {', '.join(names[:20])} (set text_field)",
+            )
+            return
+        columns = None
+        if ctx.spec.meta_fields is not None:
+            wanted = {
+                ctx.spec.text_field,
+                *(ctx.spec.meta_fields),
+                *([ctx.spec.id_field] if ctx.spec.id_field else []),
+            }
+            columns = [n for n in names if n in wanted]
+        row_no = 0
+        for group in range(pf.num_row_groups):
+            n_rows = pf.metadata.row_group(group).num_rows
+            emitted = 0
+            try:
+                for batch in pf.iter_batches(batch_size=512, row_groups=[group], columns=columns):
+                    for row in batch.to_pylist():
+                        yield ctx.from_row(row, f"{rel}#{row_no + emitted}")
+                        emitted += 1
+            except (OSError, pa.ArrowException) as exc:
+                yield ctx.reject(
+                    f"{rel}#{row_no + emitted}",
+                    RejectReason.MALFORMED_FILE,
+                    f"row group {group} unreadable after {emitted} of {n_rows} rows: {exc}",
+                )
+            row_no += n_rows
+
+    yield from _skip(records(), start)
+
+
+def _read_arrow(ctx: _Context, start: int) -> Iterator[Record]:
+    """An Arrow file of a dataset saved with `datasets.save_to_disk` (IPC stream or file format)."""
+    import pyarrow as pa
+
+    path = ctx.unit.paths[0]
+    rel = ctx.rel(path)
+    split = Path(rel).parent.as_posix()
+
+    def records() -> Iterator[Record]:
+        try:
+            source = pa.memory_map(path, "r")
+            try:
+                reader = pa.ipc.open_stream(source)
+            except pa.ArrowInvalid:
+                reader = pa.ipc.open_file(source)
+                batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+            else:
+                batches = iter(reader)
+        except (OSError, pa.ArrowException) as exc:
+            yield ctx.reject(rel, RejectReason.MALFORMED_FILE, f"not a readable Arrow file: {exc}")
+            return
+        row_no = 0
+        try:
+            for batch in batches:
+                for row in batch.to_pylist():
+                    if split not in ("", "."):
+                        row.setdefault("_split", split)
+                    yield ctx.from_row(row, f"{rel}#{row_no}")
+                    row_no += 1
+        except (OSError, pa.ArrowException) as exc:
+            yield ctx.reject(f"{rel}#{row_no}", RejectReason.MALFORMED_FILE, f"unreadable after {row_no} rows: {exc}")
+
+    yield from _skip(records(), start)
+
+
+def _read_csv(ctx: _Context, start: int) -> Iterator[Record]:
+    path = ctx.unit.paths[0]
+    rel = ctx.rel(path)
+    delimiter = "\t" if _strip_compression(path.lower()).endswith(".tsv") else ","
+
+    def records() -> Iterator[Record]:
+        csv.field_size_limit(max(2 * ctx.max_bytes + 65536, 131072))
+        try:
+            raw = _open_binary(path)
+        except OSError as exc:
+            yield ctx.reject(rel, RejectReason.UNREADABLE, f"{type(exc).__name__}: {exc}")
+            return
+        with io.TextIOWrapper(raw, encoding=ctx.spec.encoding, errors="surrogateescape", newline="") as fh:
+            reader = csv.reader(fh, delimiter=delimiter)
+            try:
+                header = next(reader)
+            except StopIteration:
+                yield ctx.reject(rel, RejectReason.EMPTY, "empty CSV file (no header)")
+                return
+            except (csv.Error, OSError, EOFError, ValueError) as exc:
+                yield ctx.reject(rel, RejectReason.MALFORMED_FILE, f"unreadable CSV header: {exc}")
+                return
+            row_no = 0
+            while True:
+                line = reader.line_num
+                try:
+                    values = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    yield ctx.reject(f"{rel}:{line + 1}", RejectReason.MALFORMED_FILE, f"bad CSV row: {exc}")
+                    if reader.line_num == line:
+                        return  # no progress: the rest of the file cannot be parsed
+                    continue
+                except (OSError, EOFError, ValueError) as exc:
+                    yield ctx.reject(
+                        f"{rel}:{line + 1}",
+                        RejectReason.MALFORMED_FILE,
+                        f"stream unreadable after line {line}: {exc}",
+                    )
+                    return
+                if not any(v.strip() for v in values):
+                    continue  # a blank line is not a record
+                row_no += 1
+                if len(values) != len(header):
+                    yield ctx.reject(
+                        f"{rel}:{line + 1}",
+                        RejectReason.MALFORMED_FILE,
+                        f"{len(values)} fields, header has {len(header)}",
+                        ",".join(values),
+                    )
+                    continue
+                yield ctx.from_row(dict(zip(header, values, strict=True)), f"{rel}:{line + 1}")
+
+    yield from _skip(records(), start)
+
+
+READERS: dict[str, Callable[[_Context, int], Iterator[Record]]] = {
+    "text": _read_files,
+    "code": _read_files,
+    "jsonl": _read_jsonl,
+    "parquet": _read_parquet,
+    "csv": _read_csv,
+    "hf": _read_arrow,
+}
+
+
+def read_unit(unit: InputUnit, max_doc_bytes: int, start: int = 0) -> Iterator[Record]:
+    """Every record of `unit` after the first `start`, as Doc or Reject rows."""
+    try:
+        reader = READERS[unit.format]
+    except KeyError:
+        raise SourceError(f"unknown format {unit.format!r}", hint=f"formats: {', '.join(READERS)}") from None
+    return reader(_Context(unit, max_doc_bytes), start)

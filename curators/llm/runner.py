@@ -1,0 +1,191 @@
+"""The one LLM-stage runner: a stage declares its items and how an answer becomes rows; the runner does
+the rest (the analogue of distilabel's Task, without its faults).
+
+A stage (`LLMStage`) declares:
+- `table`: the output table; `config.batch`: items per output shard (the unit of resume);
+- `requests()`: one `LLMRequest` per item, in a stable order, each with a stable `item_id`;
+- `rows(result)`: the rows one answer becomes (a failure stays a row with its status and reason);
+- its model, config section and prompt ids (set when it is built): a batch whose members, model, prompts or
+  config changed is redone;
+- `prompt_tokens`, `max_tokens`: the context the embedded endpoint is sized for.
+
+The runner owns: batching the items into shards (each with a done-marker), resume (a done batch is never
+asked again), the response cache (an answer paid for is never paid again, even in a killed batch),
+progress, usage and cost, and the summary. The endpoint is started by the caller only when `pending()`
+says a batch is left: with nothing pending no endpoint object exists at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from curators.llm.cache import ResponseCache
+from curators.llm.config import LLMConfig
+from curators.llm.gateway import Endpoint, Gateway, GatewayStats, LLMRequest, LLMResult
+from curators.llm.store import Batch, plan_batches, refresh, statuses_of_run
+
+OnResult = Callable[[LLMResult, GatewayStats], None]
+
+
+class LLMStage(ABC):
+    """A stage's declaration for the runner (see the module docstring). `config` is the stage's own config
+    section: its `batch` is the batch size, and it is part of what a batch depends on."""
+
+    name: ClassVar[str]  # the flow of its runs, e.g. "label"
+    table: ClassVar[str]  # the output table
+    prompt_tokens: int = 1024
+    max_tokens: int = 1024
+
+    def __init__(self, run_id: str, model: str, config: BaseModel, prompt_ids: tuple[str, ...] = ()) -> None:
+        self.run_id = run_id
+        self.model = model  # the model asked
+        self.config = config
+        self.prompt_ids = prompt_ids
+
+    @property
+    def batch_size(self) -> int:
+        return self.config.batch
+
+    @property
+    def depends_on(self) -> str:
+        """What a batch's rows depend on besides its members and the model: prompts and the stage's config."""
+        return json.dumps({"prompts": self.prompt_ids, "config": self.config.model_dump(mode="json")}, sort_keys=True)
+
+    @abstractmethod
+    def requests(self) -> list[LLMRequest]: ...
+
+    @abstractmethod
+    def rows(self, result: LLMResult) -> list[dict[str, Any]]: ...
+
+
+class LLMStageSummary(BaseModel):
+    """The rows of a run (all its batches, earlier calls included) and what this call paid."""
+
+    run_id: str
+    stage: str
+    model: str
+    requested: int
+    batches: int
+    batches_skipped: int  # finished by an earlier call of the same run
+    by_status: dict[str, int]
+    cache_hits: int  # this call
+    http_requests: int  # this call
+    tokens_in: int  # paid by this call
+    tokens_out: int
+    cost_usd: float
+
+    @property
+    def ok(self) -> int:
+        return self.by_status.get("ok", 0)
+
+    @property
+    def failed(self) -> int:
+        return self.by_status.get("failed", 0)
+
+    @property
+    def invalid(self) -> int:
+        return self.by_status.get("invalid", 0)
+
+    def counts(self) -> dict[str, Any]:
+        """For the run manifest: items, batches, rows by status, and this call's usage."""
+        return {
+            "requested": self.requested,
+            "batches": self.batches,
+            "batches_skipped": self.batches_skipped,
+            **self.by_status,
+            "cache_hits": self.cache_hits,
+            "http_requests": self.http_requests,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "cost_usd": self.cost_usd,
+        }
+
+
+def plan(root: Path, run_id: str, stage: LLMStage) -> tuple[list[LLMRequest], list[Batch]]:
+    """The stage's requests, and the batches they fall into, each knowing whether it is done."""
+    requests = stage.requests()
+    ids = [r.item_id for r in requests]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"stage {stage.name!r}: item ids must be unique within a run")
+    batches = plan_batches(root, run_id, stage.table, ids, stage.batch_size, f"{stage.model}\n{stage.depends_on}")
+    return requests, batches
+
+
+def pending(root: Path, run_id: str, stage: LLMStage) -> bool:
+    """Whether any batch of the run is still to be written (else no endpoint is needed)."""
+    return any(not b.done for b in plan(root, run_id, stage)[1])
+
+
+def run_stage(
+    root: Path,
+    run_id: str,
+    stage: LLMStage,
+    llm: LLMConfig,
+    endpoint: Endpoint | None,
+    on_result: OnResult | None = None,
+) -> LLMStageSummary:
+    """Ask for every item of the batches not yet written and write each batch once all its answers are in.
+    `endpoint` (serving `stage.model`) may be None only when nothing is pending."""
+    requests, batches = plan(root, run_id, stage)
+    todo = [b for b in batches if not b.done]
+    stats = GatewayStats()
+    if todo:
+        if endpoint is None:
+            raise ValueError(f"stage {stage.name!r} has {len(todo)} batches to write and no endpoint")
+        stats = _ask(root, stage, todo, requests, llm, endpoint, on_result)
+        refresh(root)  # what was written is queryable at once
+    return summarize(root, run_id, stage, batches, stats)
+
+
+def _ask(
+    root: Path,
+    stage: LLMStage,
+    todo: list[Batch],
+    requests: list[LLMRequest],
+    llm: LLMConfig,
+    endpoint: Endpoint,
+    on_result: OnResult | None,
+) -> GatewayStats:
+    batch_of = {item: b for b in todo for item in b.items}
+    remaining = {b.index: len(b.items) for b in todo}
+    gateway = Gateway(endpoint, llm, ResponseCache(root))
+
+    def collect(result: LLMResult) -> None:
+        batch = batch_of[result.item_id]
+        for row in stage.rows(result):
+            batch.writer.add(stage.table, row)
+        remaining[batch.index] -= 1
+        if remaining[batch.index] == 0:  # a batch is written once all its answers are in
+            batch.writer.flush(cursor=len(batch.items), final=True)
+        if on_result is not None:
+            on_result(result, gateway.stats)
+
+    wanted = [r for r in requests if r.item_id in batch_of]
+    try:
+        return asyncio.run(gateway.run(wanted, collect))
+    finally:
+        gateway.cache.close()
+
+
+def summarize(root: Path, run_id: str, stage: LLMStage, batches: list[Batch], stats: GatewayStats) -> LLMStageSummary:
+    return LLMStageSummary(
+        run_id=run_id,
+        stage=stage.name,
+        model=stage.model,
+        requested=sum(len(b.items) for b in batches),
+        batches=len(batches),
+        batches_skipped=sum(b.done for b in batches),
+        by_status=statuses_of_run(root, stage.table, run_id),
+        cache_hits=stats.cache_hits,
+        http_requests=stats.http_requests,
+        tokens_in=stats.tokens_in,
+        tokens_out=stats.tokens_out,
+        cost_usd=stats.cost_usd,
+    )

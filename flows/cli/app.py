@@ -1,0 +1,53 @@
+"""The typer app: global options, and the commands of every stage module gathered under one `curate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from flows.cli import dedup, filter, ingest, llm, pipeline, prompts, synth, warehouse
+from flows.cli.options import Context
+
+HELP = """Curate training data for small language models: ingest corpora, label a sample with an LLM,
+train an educational-value filter, score, deduplicate, and generate synthetic data.
+
+Data lives under the data root (--data-root, CURATE_DATA, or `settings.data_root` in curate.yaml;
+default ./curate-data): Parquet shards plus a DuckDB catalog you can query with `curate sql`.
+"""
+
+app = typer.Typer(
+    help=HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help="Config file (default: ./curate.yaml when it exists).",
+        envvar="CURATE_CONFIG",
+    ),
+    data_root: Path | None = typer.Option(
+        None, "--data-root", "-d", help="Warehouse folder (overrides CURATE_DATA and the config)."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's own logs."),
+    debug: bool = typer.Option(False, "--debug", help="Show the full traceback of an error."),
+) -> None:
+    ctx.obj = Context(config_path=config, data_root=data_root, verbose=verbose, debug=debug)
+
+
+# Top-level commands, in the order `--help` lists them, then the command groups.
+for module in (pipeline, ingest, filter, dedup, warehouse):
+    app.registered_commands.extend(module.commands.registered_commands)
+app.add_typer(warehouse.config_app, name="config")
+app.add_typer(synth.app, name="synth")
+app.add_typer(llm.app, name="llm")
+app.add_typer(prompts.app, name="prompts")

@@ -1,0 +1,79 @@
+"""`curate run`: the main job, one Prefect flow (`flows.pipeline`) whose stages can be selected."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.markup import escape
+
+from curators.errors import CurateError
+from flows.cli.console import err
+from flows.cli.options import Fresh, Stage, Wait, context, for_flows
+
+commands = typer.Typer()
+
+
+@commands.command()
+def run(
+    ctx: typer.Context,
+    stages: list[Stage] | None = typer.Option(
+        None, "--stages", help="Run only these stages (repeatable), in pipeline order. Default: all."
+    ),
+    start: Stage | None = typer.Option(None, "--from", help="Start at this stage."),
+    until: Stage | None = typer.Option(None, "--until", help="Stop after this stage."),
+    fresh: Fresh = False,
+    wait: Wait = None,
+) -> None:
+    """Run the main job on the configured sources (default: the built-in `python-stdlib` corpus):
+    ingest, label a small diverse sample with the LLM (run.label_n documents; the embedded endpoint
+    unless one is configured), train the filter when the labels allow it, score every document,
+    deduplicate (exact + MinHash near-duplicates; `curated` leaves them out), and print the status
+    summary. Rerunning resumes and skips finished work. Stages: ingest, label, train, score, dedup."""
+    from curators.ingest.plan import plan_units
+    from flows.cli.ingest import raise_if_units_failed
+    from flows.cli.progress import StageBars
+    from flows.cli.warehouse import print_status
+
+    c = context(ctx)
+    config = c.config()
+    root = config.settings.data_root.resolve()
+    config = for_flows(config, c.verbose, wait)
+    from flows.pipeline import pipeline_flow, select_stages
+
+    selected = select_stages([s.value for s in stages or []], start and start.value, until and until.value)
+    bars = StageBars(root)
+    if "ingest" in selected:
+        # A wrong path or an unknown format fails here, before the flow (and Prefect's API) starts.
+        bars.ingest(plan_units(config.ingest).n_bytes)
+    if "label" in selected:
+        bars.llm("label", config.run.label_n)
+    if "dedup" in selected:
+        bars.dedup(None)
+    bars.on_stage(print_stage)
+    with bars.shown():
+        done = pipeline_flow(str(root), config, stages=selected, fresh=fresh, wait=wait)
+    if done.ingest is not None:
+        raise_if_units_failed(done.ingest)  # the pipeline stopped after it: say which units, and what to do
+    if done.failed:
+        raise CurateError(done.failed, hint="rerun `curate run` to retry only what is missing")
+    print_status(root)
+
+
+def print_stage(stage: str, summary: Any, skipped: str | None) -> None:
+    """Print a stage's summary, or why it was skipped, as the stage ends."""
+    from flows.cli.dedup import print_dedup_summary
+    from flows.cli.filter import print_filter_card, print_label_summary, print_score_summary
+    from flows.cli.ingest import print_ingest_summary
+
+    if skipped is not None:
+        err.print(f"[yellow]{'training' if stage == 'train' else stage} skipped:[/] {escape(skipped)}")
+        return
+    printers = {
+        "ingest": print_ingest_summary,
+        "label": print_label_summary,
+        "train": print_filter_card,
+        "score": print_score_summary,
+        "dedup": print_dedup_summary,
+    }
+    printers[stage](summary)

@@ -1,0 +1,81 @@
+"""The one flow shape of every LLM stage (label, textbooks, exercises, and the stages to come).
+
+`run_llm_stage` opens (or resumes) the stage's run, builds the stage's declaration, and asks the shared
+runner (`curators.llm.runner`) whether anything is pending: with nothing pending it summarises the run
+from its shards and no endpoint is started; otherwise it starts the endpoint (a configured one, a
+detached embedded server, or an embedded server for this run) and runs one task.
+
+Tasks receive ids, paths and config models only: the task rebuilds the stage from `STAGES`, and reads
+the API key from the environment (`flows.env`), so it never becomes a Prefect parameter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel
+
+from curators.filter.label import LabelStage
+from curators.llm.config import LLMConfig
+from curators.llm.endpoint import context_for, endpoint_for, expected_model
+from curators.llm.gateway import Endpoint, GatewayStats
+from curators.llm.runner import LLMStage, LLMStageSummary, plan, run_stage, summarize
+from curators.settings import Settings, api_key_from_env
+from curators.synth.exercises import ExerciseStage
+from curators.synth.textbooks import TextbookStage
+from flows import progress
+from flows.env import flow_settings
+from warehouse.runs import open_run
+
+# Stage name -> its declaration, built from (data root, run id, run config, model).
+STAGES: dict[str, type[LLMStage]] = {s.name: s for s in (LabelStage, TextbookStage, ExerciseStage)}
+
+
+def build_stage(name: str, root: Path, run_id: str, config: BaseModel, model: str) -> LLMStage:
+    return STAGES[name](root, run_id, config, model)
+
+
+@task(name="llm-stage", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
+def llm_stage_task(
+    stage: str,
+    data_root: str,
+    run_id: str,
+    config: BaseModel,
+    llm: LLMConfig,
+    base_url: str,
+    model: str,
+    local: bool,
+) -> LLMStageSummary:
+    key = None if local else api_key_from_env()
+    endpoint = Endpoint(base_url=base_url, model=model, local=local, api_key=key or "not-needed")
+    root = Path(data_root)
+    built = build_stage(stage, root, run_id, config, model)
+    return run_stage(root, run_id, built, llm, endpoint, on_result=progress.get("llm", data_root))
+
+
+def run_llm_stage(
+    stage: str,
+    data_root: str,
+    config: BaseModel,
+    llm: LLMConfig,
+    settings: Settings,
+    fresh: bool = False,
+    wait: float | None = None,
+) -> LLMStageSummary:
+    """One run of an LLM stage: resume or open the run, start the endpoint only if a batch is pending."""
+    root = Path(data_root).resolve()
+    settings = flow_settings(settings).model_copy(update={"data_root": root})
+    model = expected_model(settings, llm)
+    with open_run(root, stage, config, fresh=fresh, wait=wait) as run:
+        built = build_stage(stage, root, run.run_id, config, model)
+        _, batches = plan(root, run.run_id, built)
+        if all(b.done for b in batches):  # nothing to ask: no endpoint is started
+            summary = summarize(root, run.run_id, built, batches, GatewayStats())
+        else:
+            n_ctx = context_for(built.prompt_tokens, built.max_tokens)
+            with endpoint_for(settings, llm, n_ctx=n_ctx) as ep:
+                summary = llm_stage_task(stage, str(root), run.run_id, config, llm, ep.base_url, ep.model, ep.local)
+        run.counts = summary.counts()
+    return summary

@@ -1,0 +1,106 @@
+"""`curate run` as one Prefect flow: stage selection, the stages as subflows, skips with their reasons,
+and the embed runs of docs and generations kept apart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from curators.config import CurateConfig, DedupConfig, EmbedConfig, IngestConfig, RunConfig, SourceSpec
+from curators.errors import ConfigError
+from curators.ingest.plan import stdlib_dir
+from flows.pipeline import STAGES, pipeline_flow, select_stages
+from tests.realtext import docstrings
+from warehouse.catalog import query, refresh_views
+from warehouse.listings import current_docs_shards, table_shards
+from warehouse.schemas import GENERATIONS
+from warehouse.shards import run_dir, shard_name, write_shard
+
+
+def test_stages_are_selected_in_pipeline_order() -> None:
+    assert select_stages() == list(STAGES)
+    assert select_stages(["dedup", "ingest"]) == ["ingest", "dedup"]
+    assert select_stages(start="score") == ["score", "dedup"]
+    assert select_stages(until="label") == ["ingest", "label"]
+    assert select_stages(["ingest", "train", "dedup"], start="label", until="score") == ["train"]
+    with pytest.raises(ConfigError, match="unknown stage 'scroe'"):
+        select_stages(["scroe"])
+    with pytest.raises(ConfigError, match="comes after"):
+        select_stages(start="dedup", until="ingest")
+
+
+MODULES = ["textwrap", "heapq", "difflib", "argparse", "calendar", "functools", "pathlib", "typing"]
+MODULES += ["shutil", "tempfile", "fractions", "statistics", "zipfile", "csv", "glob"]
+
+
+def real_texts(n: int) -> list[str]:
+    """Docstrings of stdlib modules: real prose, none a near-duplicate of another."""
+    return [docstrings(stdlib_dir() / f"{m}.py") for m in MODULES[:n]]
+
+
+def corpus(tmp_path: Path) -> Path:
+    path = tmp_path / "corpus.jsonl"
+    docs = real_texts(12)
+    docs.append(docs[3])  # an exact duplicate
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in docs))
+    return path
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_pipeline_runs_the_selected_stages_and_says_why_others_were_skipped(tmp_path: Path) -> None:
+    root = tmp_path / "warehouse"
+    config = CurateConfig(
+        ingest=IngestConfig(sources=[SourceSpec(path=str(corpus(tmp_path)), name="web")]),
+        run=RunConfig(label_n=0),
+        dedup=DedupConfig(),
+    )
+    done = pipeline_flow(str(root), config)
+    assert done.stages == list(STAGES)
+    assert done.ingest is not None and done.ingest.ingested == 13
+    assert done.label is None and done.skipped["label"] == "run.label_n is 0"
+    assert done.train is None and "train_and_score" in done.skipped["train"]
+    assert done.score is None and done.skipped["score"] == "no filter was trained in this run"
+    assert done.dedup is not None and done.dedup.dups == 1 and done.dedup.by_method == {"exact": 1}
+    # A part of the sequence: dedup alone, resuming its run; ingest does not run again.
+    again = pipeline_flow(str(root), config, stages=select_stages(start="dedup"))
+    assert again.ingest is None and again.dedup is not None and again.dedup.dups == 1
+    assert again.dedup.dedup_run_id == done.dedup.dedup_run_id
+    _, runs = query(root, "SELECT flow, count(*) FROM runs GROUP BY 1 ORDER BY 1")
+    assert dict(runs) == {"dedup": 1, "ingest": 1, "minhash": 1}
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_generation_embeddings_get_a_run_of_their_own(tmp_path: Path) -> None:
+    """The embed run of the generations never resumes (and so mixes with) the embed run of the docs."""
+    from prefect import flow
+
+    from flows.ingest import ingest_flow
+    from flows.score import embed_shards
+
+    root = tmp_path / "warehouse"
+    ingest_flow(str(root), IngestConfig(sources=[SourceSpec(path=str(corpus(tmp_path)), name="web")]))
+    rows = [
+        {"id": f"g{i}", "task": "textbook", "seed_id": "s", "prompt_id": "p", "model": "m", "text": text}
+        | {"status": "ok", "run_id": "synth-1"}
+        for i, text in enumerate(real_texts(15)[12:])
+    ]
+    write_shard(
+        run_dir(root, "generations", "synth-1") / shard_name(0, 0),
+        pa.Table.from_pylist(rows, schema=GENERATIONS),
+        table="generations",
+    )
+    refresh_views(root)
+
+    @flow
+    def embed_both() -> tuple[str, str]:
+        docs = embed_shards(root, "docs", current_docs_shards(root), EmbedConfig(), None)
+        generations = embed_shards(root, "generations", table_shards(root, "generations"), EmbedConfig(), None)
+        return docs, generations
+
+    docs_run, generations_run = embed_both()
+    assert docs_run != generations_run
+    _, got = query(root, "SELECT run_id, count(*), count(*) FILTER (WHERE id LIKE 'g%') FROM embeddings_all GROUP BY 1")
+    assert sorted(got) == sorted([(docs_run, 13, 0), (generations_run, 3, 3)])
