@@ -117,15 +117,11 @@ def sample_for_run(root: Path, run_id: str, config: LabelConfig, embed: EmbedCon
     if ids is None:
         choices = _draw_sample(root, config, embed or EmbedConfig())
         strategy = "uncertain" if config.more else config.strategy
-        store.write_sample(
-            root,
-            run_id,
-            [
-                {"id": c.id, "source": c.source, "reason": c.reason, "cluster": c.cluster, "proba": c.proba}
-                | {"strategy": strategy}
-                for c in choices
-            ],
-        )
+        rows = [
+            dict(id=c.id, source=c.source, reason=c.reason, cluster=c.cluster, proba=c.proba, strategy=strategy)
+            for c in choices
+        ]
+        store.write_sample(root, run_id, rows)
         ids = [c.id for c in choices]
     found = store.docs_to_label(root, ids)
     return [LabelItem(id=i, text=found[i][0], language=found[i][1]) for i in ids if i in found]
@@ -143,17 +139,17 @@ class LabelStage(LLMStage):
         prompts = [config.label.prompt] if config.label.prompt else ["edu", "edu-code"]
         super().__init__(run_id, model, config.label, tuple(load_prompt(p).prompt_id for p in prompts))
         self.items = sample_for_run(root, run_id, config.label, config.embed)
-        self._sent: dict[str, tuple[bool, int]] = {}  # doc id -> (truncated, chars sent)
         self.prompt_tokens = config.label.max_doc_tokens + PROMPT_OVERHEAD_TOKENS
         self.max_tokens = ANSWER_TOKENS
-
-    def requests(self) -> list[LLMRequest]:
-        requests = []
+        self._requests: list[LLMRequest] = []
+        self._sent: dict[str, tuple[bool, int]] = {}  # doc id -> (truncated, chars sent)
         for item in self.items:
             request, truncated, chars = build_request(item, self.config)
+            self._requests.append(request)
             self._sent[item.id] = (truncated, chars)
-            requests.append(request)
-        return requests
+
+    def requests(self) -> list[LLMRequest]:
+        return list(self._requests)
 
     def rows(self, result: LLMResult) -> list[dict[str, Any]]:
         truncated, chars = self._sent[result.item_id]

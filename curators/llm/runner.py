@@ -11,8 +11,8 @@ A stage (`LLMStage`) declares:
 
 The runner owns: batching the items into shards (each with a done-marker), resume (a done batch is never
 asked again), the response cache (an answer paid for is never paid again, even in a killed batch),
-progress, usage and cost, and the summary. The endpoint is started by the caller only when `pending()`
-says a batch is left: with nothing pending no endpoint object exists at all.
+progress, usage and cost, and the summary. The caller starts an endpoint only when a batch is left to
+write (`pending()`, or `plan()`'s batches): with nothing pending no endpoint object exists at all.
 """
 
 from __future__ import annotations
