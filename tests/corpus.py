@@ -111,9 +111,18 @@ def hostile_corpus(root: Path) -> Planted:
     planted.good += readable
     planted.rejects["malformed_file"] += 1
 
-    # A JSON array file is not JSON Lines: one reject for the file.
-    (root / "array.json").write_text(json.dumps([{"text": "a"}, {"text": "b"}]))
+    # One pretty-printed JSON document: an array of objects is records (its non-objects rejected), any
+    # other document is one reject that says what it is.
+    (root / "array.json").write_text(json.dumps([{"text": "first element"}, 7, {"text": "third"}], indent=2))
+    planted.good += 2
+    planted.rejects["malformed_json"] += 1
+    (root / "object.json").write_text(json.dumps({"data": [{"text": "nested"}], "version": 2}, indent=2))
     planted.rejects["malformed_file"] += 1
+    # A byte-order mark before the first record, in every line-based format.
+    (root / "bom.jsonl").write_bytes(codecs.BOM_UTF8 + b'{"text": "JSON Lines after a byte-order mark."}\n')
+    (root / "bom.csv").write_bytes(codecs.BOM_UTF8 + b"text,kind\nA CSV row after a byte-order mark.,csv\n")
+    (root / "bom.tsv").write_bytes(codecs.BOM_UTF8 + b"text\tkind\nA TSV row after a byte-order mark.\ttsv\n")
+    planted.good += 3
 
     # --- Parquet --------------------------------------------------------------------------------
     table = pa.table(
@@ -151,6 +160,11 @@ def hostile_corpus(root: Path) -> Planted:
     (docs / "blank.rst").write_text("   \n\n\t\n")
     (docs / "huge.txt").write_bytes(b"word " * (BIG_DOC_BYTES // 5))  # 50 MB
     os.symlink(docs / "missing-target.txt", docs / "dangling.txt")  # unreadable
+    # A file name that is not UTF-8 (Linux allows any bytes): read like any other, under a printable locator.
+    (docs / os.fsdecode(b"caf\xe9-latin1-name.txt")).write_text("A note whose file name is Latin-1.")
+    planted.good += 1
+    os.mkfifo(docs / "pipe.txt")  # not a regular file: never opened (reading it would wait forever)
+    planted.not_read["(not a regular file)"] += 1
     planted.rejects.update({"invalid_utf8": 1, "binary": 1, "empty": 2, "too_large": 1, "unreadable": 1})
     (docs / "figure.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     planted.not_read[".png"] += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import sysconfig
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -97,9 +98,9 @@ class InputUnit(BaseModel):
         for path in self.paths:
             try:
                 st = os.stat(path)
-                digest.update(f"{path}\x00{st.st_size}\x00{st.st_mtime_ns}\n".encode())
+                digest.update(os.fsencode(path) + f"\x00{st.st_size}\x00{st.st_mtime_ns}\n".encode())
             except OSError:
-                digest.update(f"{path}\x00missing\n".encode())
+                digest.update(os.fsencode(path) + b"\x00missing\n")
         return digest.hexdigest()[:16]
 
 
@@ -151,6 +152,17 @@ def _walk(folder: Path) -> Iterator[Path]:
         for name in sorted(filenames):
             if not name.startswith("."):
                 yield Path(dirpath) / name
+
+
+NOT_REGULAR = "(not a regular file)"
+
+
+def _regular_or_dangling(path: Path) -> bool:
+    """A regular file (or a link to one), or a dangling link (read as `unreadable`); not a FIFO or device."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return True
 
 
 def _size(path: Path) -> int:
@@ -260,6 +272,9 @@ def plan_units(config: IngestConfig) -> Plan:
             continue
         grouped: dict[str, list[Path]] = {}
         for file in _walk(path):
+            if not _regular_or_dangling(file):  # a FIFO, socket or device: reading it may never end
+                skipped[NOT_REGULAR] = skipped.get(NOT_REGULAR, 0) + 1
+                continue
             fmt = _folder_file_format(file, spec)
             if fmt is None:
                 ext = file.suffix.lower() or "(no extension)"

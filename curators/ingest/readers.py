@@ -8,6 +8,7 @@ group or the broken tail of a compressed stream is one record too.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
@@ -20,7 +21,16 @@ from typing import IO, Any
 
 from curators.errors import SourceError
 from curators.ingest.plan import BUILTIN_STDLIB, CODE_LANGUAGES, InputUnit, _strip_compression
-from curators.ingest.records import EXCERPT_CHARS, Doc, Record, Reject, RejectReason, excerpt, make_record
+from curators.ingest.records import (
+    EXCERPT_CHARS,
+    Doc,
+    Record,
+    Reject,
+    RejectReason,
+    excerpt,
+    make_record,
+    printable_path,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Readers. Each yields one Record per input record, in a deterministic order, starting after the
@@ -37,10 +47,11 @@ class _Context:
         self.root = Path(unit.root)
 
     def rel(self, path: str | Path) -> str:
+        """The locator of a file: its path below the source's folder, as printable text."""
         try:
-            return Path(path).relative_to(self.root).as_posix()
+            return printable_path(Path(path).relative_to(self.root).as_posix())
         except ValueError:
-            return Path(path).as_posix()
+            return printable_path(Path(path).as_posix())
 
     def reject(
         self, locator: str, reason: RejectReason, detail: str, value: Any = None, n_bytes: int | None = None
@@ -113,10 +124,14 @@ def _read_files(ctx: _Context, start: int) -> Iterator[Record]:
                 continue
             with open(path, "rb") as fh:
                 data = fh.read(ctx.max_bytes + 1)
+            record = make_record(ctx.source, rel, data, meta, ctx.max_bytes, ctx.spec.encoding, lang)
         except OSError as exc:
             yield ctx.reject(rel, RejectReason.UNREADABLE, f"{type(exc).__name__}: {exc.strerror or exc}")
             continue
-        yield make_record(ctx.source, rel, data, meta, ctx.max_bytes, ctx.spec.encoding, lang)
+        except Exception as exc:  # noqa: BLE001 - one bad file is one reject, never the failure of its unit
+            yield ctx.reject(rel, RejectReason.UNREADABLE, f"{type(exc).__name__}: {exc}")
+            continue
+        yield record
 
 
 def _open_binary(path: str) -> IO[bytes]:
@@ -167,15 +182,13 @@ def _read_jsonl(ctx: _Context, start: int) -> Iterator[Record]:
         try:
             for line, size in _iter_lines(stream, limit):
                 lineno += 1
-                if lineno == 1 and line.lstrip().startswith(b"["):
-                    if start == 0:
-                        yield ctx.reject(
-                            rel,
-                            RejectReason.MALFORMED_FILE,
-                            "a JSON array, not JSON Lines: convert it with `jq -c '.[]'`",
-                            line,
-                        )
-                    return
+                if lineno == 1:
+                    line = line.removeprefix(codecs.BOM_UTF8)  # a byte-order mark is not part of the JSON
+                    if _looks_like_a_document(line):
+                        document = _load_document(path)
+                        if document is not NOT_ONE_DOCUMENT:
+                            yield from _skip(_document_records(ctx, rel, document), start)
+                            return
                 if not line.strip():
                     continue  # a blank line is not a record
                 index += 1
@@ -209,19 +222,7 @@ def _read_jsonl(ctx: _Context, start: int) -> Iterator[Record]:
                         line,
                     )
                     continue
-                record = ctx.from_row(obj, locator)
-                if isinstance(record, Doc) and ctx.spec.id_field:
-                    key = bytes.fromhex(record.id)[:16]
-                    if key in seen_ids:
-                        yield ctx.reject(
-                            locator,
-                            RejectReason.DUPLICATE_ID,
-                            f"id {record.locator!r} appears earlier in this file",
-                            record.text,
-                        )
-                        continue
-                    seen_ids.add(key)
-                yield record
+                yield _unique(ctx, ctx.from_row(obj, locator), locator, seen_ids)
         except (OSError, EOFError, ValueError) as exc:  # a truncated or corrupt compressed stream
             index += 1
             if index > start:
@@ -230,6 +231,94 @@ def _read_jsonl(ctx: _Context, start: int) -> Iterator[Record]:
                     RejectReason.MALFORMED_FILE,
                     f"stream unreadable after line {lineno}: {type(exc).__name__}: {exc}",
                 )
+
+
+def _unique(ctx: _Context, record: Record, locator: str, seen_ids: set[bytes]) -> Record:
+    """`record`, or a duplicate_id reject when its id (from `id_field`) appeared earlier in the file."""
+    if isinstance(record, Doc) and ctx.spec.id_field:
+        key = bytes.fromhex(record.id)[:16]
+        if key in seen_ids:
+            return ctx.reject(
+                locator, RejectReason.DUPLICATE_ID, f"id {record.locator!r} appears earlier in this file", record.text
+            )
+        seen_ids.add(key)
+    return record
+
+
+# A file that is one JSON document (pretty-printed) rather than JSON Lines is loaded whole, up to this size.
+DOCUMENT_MAX_BYTES = 256 * 1024 * 1024
+NOT_ONE_DOCUMENT = object()
+
+
+def _looks_like_a_document(first_line: bytes) -> bool:
+    """An array, or an object whose first line alone is not valid JSON (a pretty-printed document)."""
+    head = first_line.lstrip()
+    if head.startswith(b"["):
+        return True
+    if not head.startswith(b"{"):
+        return False
+    try:
+        json.loads(first_line)
+    except ValueError:
+        return True
+    return False
+
+
+class _TooLarge:
+    """A JSON document over DOCUMENT_MAX_BYTES: not loaded."""
+
+
+def _load_document(path: str) -> Any:
+    """The file parsed as one JSON value, `_TooLarge()`, or NOT_ONE_DOCUMENT (then it is read as JSON Lines)."""
+    try:
+        with _open_binary(path) as fh:
+            data = fh.read(DOCUMENT_MAX_BYTES + 1)
+        if len(data) > DOCUMENT_MAX_BYTES:
+            return _TooLarge()
+        return json.loads(data.removeprefix(codecs.BOM_UTF8))
+    except (OSError, EOFError, ValueError):
+        return NOT_ONE_DOCUMENT
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
+
+
+def _document_records(ctx: _Context, rel: str, document: Any) -> Iterator[Record]:
+    """An array of objects: one record per element, by the rules of JSON Lines. Any other document is one
+    malformed_file reject that says what it is."""
+    if isinstance(document, _TooLarge):
+        yield ctx.reject(
+            rel,
+            RejectReason.MALFORMED_FILE,
+            f"one JSON document over {DOCUMENT_MAX_BYTES // 2**20} MiB, not JSON Lines: "
+            "convert it with `jq -c '.[]'` (one record a line is read in bounded memory)",
+        )
+        return
+    if not isinstance(document, list):
+        found = f"one JSON {_json_kind(document)}"
+        if isinstance(document, dict):
+            found += f" (keys: {', '.join(list(document)[:8])})"
+        yield ctx.reject(
+            rel,
+            RejectReason.MALFORMED_FILE,
+            f"{found}, not records: a JSON source holds JSON Lines or an array of objects",
+            json.dumps(document, default=str)[:EXCERPT_CHARS],
+        )
+        return
+    seen_ids: set[bytes] = set()
+    for index, element in enumerate(document):
+        locator = f"{rel}#{index}"
+        if not isinstance(element, dict):
+            yield ctx.reject(
+                locator,
+                RejectReason.MALFORMED_JSON,
+                f"a JSON {_json_kind(element)} in the array, expected an object",
+                json.dumps(element, default=str)[:EXCERPT_CHARS],
+            )
+            continue
+        yield _unique(ctx, ctx.from_row(element, locator), locator, seen_ids)
 
 
 def _remember_id(ctx: _Context, line: bytes, locator: str, seen_ids: set[bytes]) -> None:
@@ -339,7 +428,9 @@ def _read_csv(ctx: _Context, start: int) -> Iterator[Record]:
         except OSError as exc:
             yield ctx.reject(rel, RejectReason.UNREADABLE, f"{type(exc).__name__}: {exc}")
             return
-        with io.TextIOWrapper(raw, encoding=ctx.spec.encoding, errors="surrogateescape", newline="") as fh:
+        # utf-8-sig: a byte-order mark before the header is not part of the first column's name.
+        encoding = "utf-8-sig" if codecs.lookup(ctx.spec.encoding).name == "utf-8" else ctx.spec.encoding
+        with io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="") as fh:
             reader = csv.reader(fh, delimiter=delimiter)
             try:
                 header = next(reader)
@@ -400,4 +491,20 @@ def read_unit(unit: InputUnit, max_doc_bytes: int, start: int = 0) -> Iterator[R
         reader = READERS[unit.format]
     except KeyError:
         raise SourceError(f"unknown format {unit.format!r}", hint=f"formats: {', '.join(READERS)}") from None
-    return reader(_Context(unit, max_doc_bytes), start)
+    ctx = _Context(unit, max_doc_bytes)
+    return _guarded(ctx, reader(ctx, start), start)
+
+
+def _guarded(ctx: _Context, records: Iterator[Record], start: int) -> Iterator[Record]:
+    """The reader's records; an error a reader did not expect ends its file with one `unreadable` reject
+    (where, and the error) instead of failing the unit. A rerun meets it at the same record again."""
+    seen = start
+    try:
+        for record in records:
+            seen += 1
+            yield record
+    except Exception as exc:  # noqa: BLE001 - one bad file is one reject, never the failure of its unit
+        # The file being read: a folder unit's record k is its file k; a tabular unit has one file.
+        where = ctx.rel(ctx.unit.paths[min(seen, len(ctx.unit.paths) - 1)])
+        detail = f"reading stopped: {type(exc).__name__}: {exc}"
+        yield ctx.reject(f"{where}#{seen}", RejectReason.UNREADABLE, detail)

@@ -21,9 +21,11 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+import os
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 EXCERPT_CHARS = 200
@@ -103,6 +105,13 @@ def excerpt(value: str | bytes | None, limit: int = EXCERPT_CHARS) -> str:
             break
         pieces.append(piece)
     return "".join(pieces)
+
+
+def printable_path(path: str | Path) -> str:
+    """A path as printable, stable text: a file name may hold bytes that are not UTF-8 (Linux allows any
+    but / and NUL); Python keeps them as surrogate escapes, which cannot be written to Parquet or hashed.
+    Each such byte becomes the four characters `\\xNN` (so `caf\\xe9.txt` names the Latin-1 `café.txt`)."""
+    return os.fsencode(str(path)).decode("utf-8", errors="backslashreplace")
 
 
 def _decode(data: bytes, encoding: str) -> str:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -200,3 +202,111 @@ def test_hostile_corpus_every_record_is_a_doc_or_a_reject(tmp_path: Path) -> Non
         if isinstance(reject, Reject):
             assert reject.detail and reject.locator
             assert len(reject.excerpt) <= 200
+
+
+def read_folder(folder: Path, **spec: object) -> list:
+    plan = plan_units(IngestConfig(sources=[SourceSpec(path=str(folder), **spec)], max_doc_bytes=MAX))
+    return [r for unit in plan.units for r in read_unit(unit, MAX)]
+
+
+def test_a_file_name_that_is_not_utf8_is_read_under_a_stable_printable_locator(tmp_path: Path) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / os.fsdecode(b"caf\xe9.txt")).write_text("A note in a file named in Latin-1.")
+    (folder / os.fsdecode(b"\xff\xfe-odd.md")).write_text("Another one, with bytes that decode as nothing.")
+    (folder / "plain.txt").write_text("A plain neighbour.")
+    first = read_folder(folder)
+    assert sorted(r.locator for r in docs(first)) == ["\\xff\\xfe-odd.md", "caf\\xe9.txt", "plain.txt"]
+    assert not reasons(first)
+    again = read_folder(folder)  # the same ids on every read
+    assert sorted(r.id for r in docs(again)) == sorted(r.id for r in docs(first))
+    assert all(json.loads(r.meta)["path"] == r.locator for r in docs(first))
+
+
+def test_an_error_reading_one_file_is_one_reject_and_its_neighbours_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import curators.ingest.readers as readers
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (folder / name).write_text(f"The text of {name}.")
+    real = readers.make_record
+
+    def fails_on_b(source: str, locator: str, *args: object, **kwargs: object) -> object:
+        if locator == "b.txt":
+            raise RuntimeError("a reader bug met on b.txt")
+        return real(source, locator, *args, **kwargs)
+
+    monkeypatch.setattr(readers, "make_record", fails_on_b)
+    records = read_folder(folder)
+    assert [r.locator for r in docs(records)] == ["a.txt", "c.txt"]
+    (bad,) = [r for r in records if isinstance(r, Reject)]
+    assert bad.locator == "b.txt" and bad.reason == "unreadable" and "a reader bug met on b.txt" in bad.detail
+
+
+def test_a_reader_that_fails_mid_file_ends_that_file_with_one_reject(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import curators.ingest.readers as readers
+
+    path = tmp_path / "rows.jsonl"
+    write_jsonl(path, [json.dumps({"text": f"row {i}"}).encode() for i in range(5)])
+    real = readers._Context.from_row
+
+    def fails_on_row_3(self: object, row: dict, locator: str) -> object:
+        if row["text"] == "row 3":
+            raise KeyError("unexpected")
+        return real(self, row, locator)
+
+    monkeypatch.setattr(readers._Context, "from_row", fails_on_row_3)
+    unit = plan_units(IngestConfig(sources=[SourceSpec(path=str(path))])).units[0]
+    records = list(read_unit(unit, MAX))
+    assert [r.text for r in docs(records)] == ["row 0", "row 1", "row 2"]
+    assert records[-1].reason == "unreadable" and records[-1].locator == "rows.jsonl#3"
+    # Resuming after the failure point meets it again at the same record: the same single reject.
+    assert [(r.locator, r.reason) for r in read_unit(unit, MAX, start=3)] == [("rows.jsonl#3", "unreadable")]
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("a.jsonl", b'{"text": "first"}\n{"text": "second"}\n'),
+        ("a.csv", b"text,n\nfirst,1\nsecond,2\n"),
+        ("a.tsv", b"text\tn\nfirst\t1\nsecond\t2\n"),
+        ("a.txt", b"first"),
+    ],
+)
+def test_a_byte_order_mark_is_stripped_in_every_format(tmp_path: Path, name: str, content: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(codecs.BOM_UTF8 + content)
+    source = tmp_path if name.endswith(".txt") else path
+    records = [
+        r
+        for unit in plan_units(IngestConfig(sources=[SourceSpec(path=str(source))])).units
+        for r in read_unit(unit, MAX)
+    ]
+    assert not reasons(records), [r.detail for r in records if isinstance(r, Reject)]
+    assert [r.text for r in docs(records)][:2] == (["first"] if name.endswith(".txt") else ["first", "second"])
+    assert all("\ufeff" not in r.text and "\ufeff" not in r.meta for r in docs(records))
+
+
+def test_a_json_document_is_an_array_of_records_or_one_reject_saying_what_it_is(tmp_path: Path) -> None:
+    array = tmp_path / "array.json"
+    array.write_text(json.dumps([{"text": "one", "id": 1}, "two", {"text": "three", "id": 3}], indent=4))
+    unit = plan_units(IngestConfig(sources=[SourceSpec(path=str(array))])).units[0]
+    records = list(read_unit(unit, MAX))
+    assert [(r.locator, type(r).__name__) for r in records] == [
+        ("array.json#0", "Doc"),
+        ("array.json#1", "Reject"),
+        ("array.json#2", "Doc"),
+    ]
+    assert records[1].reason == "malformed_json" and "a JSON string in the array" in records[1].detail
+    assert json.loads(records[2].meta) == {"id": 3}
+    assert [r.locator for r in read_unit(unit, MAX, start=2)] == ["array.json#2"]  # resumes by element
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps({"rows": [{"text": "x"}], "version": 2}, indent=2))
+    (reject,) = read_unit(plan_units(IngestConfig(sources=[SourceSpec(path=str(path))])).units[0], MAX)
+    assert reject.reason == "malformed_file" and reject.locator == "doc.json"
+    assert "one JSON object (keys: rows, version), not records" in reject.detail
