@@ -165,7 +165,14 @@ def hostile_corpus(root: Path) -> Planted:
     planted.good += 1
     os.mkfifo(docs / "pipe.txt")  # not a regular file: never opened (reading it would wait forever)
     planted.not_read["(not a regular file)"] += 1
+    # Links: a loop back to the folder, and a second path to a file; each real file is read once.
+    os.symlink(docs, docs / "loop")
+    planted.not_read["(folder already read: a link loop or a second link)"] += 1
+    os.symlink(docs / "lesson0.md", docs / "zz-lesson0-again.md")
+    planted.not_read["(file already read under another path)"] += 1
     planted.rejects.update({"invalid_utf8": 1, "binary": 1, "empty": 2, "too_large": 1, "unreadable": 1})
     (docs / "figure.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     planted.not_read[".png"] += 1
+    # Every file a folder source does not read is one reject too: seen = ingested + rejected, file by file.
+    planted.rejects["not_read"] += sum(planted.not_read.values())
     return planted

@@ -1,7 +1,9 @@
 """Planning: expand the configured sources (JSONL, Parquet, CSV, text and code folders, local HF
 datasets, the Python standard library) into `InputUnit`s, one task's worth of input each: one tabular
-file, or a group of files of a folder source. Files a folder source does not read are counted in
-`Plan.skipped` (reported, not silent).
+file, or a group of files of a folder source. Files a folder source does not read (other extensions,
+FIFOs and devices, a second path to a file already read, a link loop) are counted in `Plan.skipped`
+and given to a `not_read` unit of their source, which rejects each with its reason: seen = ingested +
+rejected holds for every file of a folder.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import json
 import os
 import stat
 import sysconfig
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -86,16 +88,20 @@ class InputUnit(BaseModel):
 
     index: int
     source: str
-    format: str  # the resolved reader: jsonl | parquet | csv | text | code | hf
+    format: str  # the resolved reader: jsonl | parquet | csv | text | code | hf | not_read
     paths: list[str]
+    notes: list[str] = []  # not_read units: why each path is not read
     root: str  # locators are relative to this folder
     spec: SourceSpec
     n_bytes: int = 0
 
     def fingerprint(self) -> str:
         """Changes when any of the unit's files or its reading options change."""
-        digest = hashlib.sha256(f"{self.format}\x00{stable_hash(self.spec)}".encode())
+        digest = hashlib.sha256(f"{self.format}\x00{stable_hash(self.spec)}\x00{self.notes}".encode())
         for path in self.paths:
+            if self.notes:  # a not_read unit: its files are never opened, what they hold does not matter
+                digest.update(os.fsencode(path) + b"\n")
+                continue
             try:
                 st = os.stat(path)
                 digest.update(os.fsencode(path) + f"\x00{st.st_size}\x00{st.st_mtime_ns}\n".encode())
@@ -145,16 +151,60 @@ def format_of_file(path: Path) -> str | None:
     return None
 
 
-def _walk(folder: Path) -> Iterator[Path]:
-    """Files under `folder`, sorted, skipping hidden entries and caches; symlinked folders not followed."""
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__pycache__")
-        for name in sorted(filenames):
-            if not name.startswith("."):
-                yield Path(dirpath) / name
-
-
+NOT_READ_FORMAT = "not_read"  # the unit of a folder source's files it does not read
 NOT_REGULAR = "(not a regular file)"
+LINK_LOOP = "(folder already read: a link loop or a second link)"
+SAME_FILE = "(file already read under another path)"
+
+
+@dataclass
+class _LeftOut:
+    """The files of a folder source that it does not read: (path, why), and a count per kind."""
+
+    counts: dict[str, int]
+    files: list[tuple[str, str]] = field(default_factory=list)
+
+    def __call__(self, path: str, why: str, kind: str | None = None) -> None:
+        self.files.append((path, why))
+        self.counts[kind or why] = self.counts.get(kind or why, 0) + 1
+
+
+def _walk(folder: Path, not_read: Callable[[str, str], None] | None = None) -> Iterator[Path]:
+    """Files under `folder`, sorted, skipping hidden entries and caches. Symlinked folders are followed,
+    but each real folder and each real file is visited once: a link loop (a link to `.` or to a parent),
+    or a second path to the same file (a link, a hard link), is given to `not_read(path, why)` instead."""
+    not_read = not_read or (lambda path, why: None)
+
+    def identity(path: str) -> tuple[int, int] | None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None  # a dangling link: yielded, and read as `unreadable`
+        return st.st_dev, st.st_ino
+
+    seen: set[tuple[int, int] | None] = {identity(str(folder))}
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        kept = []
+        for name in sorted(dirnames):
+            if name.startswith(".") or name == "__pycache__":
+                continue
+            key = identity(os.path.join(dirpath, name))
+            if key in seen:
+                not_read(os.path.join(dirpath, name), LINK_LOOP)
+                continue
+            seen.add(key)
+            kept.append(name)
+        dirnames[:] = kept
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            path = os.path.join(dirpath, name)
+            key = identity(path)
+            if key is not None and key in seen:
+                not_read(path, SAME_FILE)
+                continue
+            seen.add(key)
+            yield Path(path)
 
 
 def _regular_or_dangling(path: Path) -> bool:
@@ -216,16 +266,17 @@ def plan_units(config: IngestConfig) -> Plan:
     units: list[InputUnit] = []
     skipped: dict[str, int] = {}
 
-    def add(spec: SourceSpec, fmt: str, paths: list[Path], root: Path) -> None:
+    def add(spec: SourceSpec, fmt: str, paths: list[Path], root: Path, notes: list[str] | None = None) -> None:
         units.append(
             InputUnit(
                 index=len(units),
                 source=spec.source_name,
                 format=fmt,
                 paths=[str(p) for p in paths],
+                notes=notes or [],
                 root=str(root),
                 spec=spec,
-                n_bytes=sum(_size(p) for p in paths),
+                n_bytes=0 if notes else sum(_size(p) for p in paths),
             )
         )
 
@@ -271,14 +322,15 @@ def plan_units(config: IngestConfig) -> Plan:
                 add(spec, "hf", [file], path)
             continue
         grouped: dict[str, list[Path]] = {}
-        for file in _walk(path):
+        not_read = _LeftOut(skipped)
+        for file in _walk(path, not_read):
             if not _regular_or_dangling(file):  # a FIFO, socket or device: reading it may never end
-                skipped[NOT_REGULAR] = skipped.get(NOT_REGULAR, 0) + 1
+                not_read(str(file), NOT_REGULAR)
                 continue
             fmt = _folder_file_format(file, spec)
             if fmt is None:
                 ext = file.suffix.lower() or "(no extension)"
-                skipped[ext] = skipped.get(ext, 0) + 1
+                not_read(str(file), f"a {ext} file: not read by this source (use --format/--ext to include)", ext)
             elif fmt in TABULAR_FORMATS:
                 add(spec, fmt, [file], path)
             else:
@@ -290,4 +342,6 @@ def plan_units(config: IngestConfig) -> Plan:
                 f"no readable files in {spec.path}",
                 hint="pass --format text|code and --ext to choose which files to read",
             )
+        if not_read.files:
+            add(spec, NOT_READ_FORMAT, [Path(f) for f, _ in not_read.files], path, [w for _, w in not_read.files])
     return Plan(units=units, skipped=skipped)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from curators.errors import SourceError
-from curators.ingest.plan import BUILTIN_STDLIB, CODE_LANGUAGES, InputUnit, _strip_compression
+from curators.ingest.plan import BUILTIN_STDLIB, CODE_LANGUAGES, NOT_READ_FORMAT, InputUnit, _strip_compression
 from curators.ingest.records import (
     EXCERPT_CHARS,
     Doc,
@@ -475,6 +475,12 @@ def _read_csv(ctx: _Context, start: int) -> Iterator[Record]:
     yield from _skip(records(), start)
 
 
+def _not_read(ctx: _Context, start: int) -> Iterator[Record]:
+    """The files of a folder source that it does not read: one reject each, with why; none is opened."""
+    for path, why in list(zip(ctx.unit.paths, ctx.unit.notes, strict=True))[start:]:
+        yield ctx.reject(ctx.rel(path), RejectReason.NOT_READ, why)
+
+
 READERS: dict[str, Callable[[_Context, int], Iterator[Record]]] = {
     "text": _read_files,
     "code": _read_files,
@@ -482,6 +488,7 @@ READERS: dict[str, Callable[[_Context, int], Iterator[Record]]] = {
     "parquet": _read_parquet,
     "csv": _read_csv,
     "hf": _read_arrow,
+    NOT_READ_FORMAT: _not_read,
 }
 
 

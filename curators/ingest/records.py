@@ -43,7 +43,8 @@ class RejectReason(StrEnum):
     MISSING_ID_FIELD = "missing_id_field"  # id_field is configured but absent in the record
     DUPLICATE_ID = "duplicate_id"  # id_field value seen before in the same input
     MALFORMED_FILE = "malformed_file"  # a file (or part of it) that cannot be parsed
-    UNREADABLE = "unreadable"  # I/O error, permission denied, file vanished
+    UNREADABLE = "unreadable"  # I/O error, permission denied, file vanished, an error reading the file
+    NOT_READ = "not_read"  # a file of a folder source that the source does not read (its extension...)
 
 
 @dataclass(slots=True)

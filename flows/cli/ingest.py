@@ -106,7 +106,7 @@ def print_ingest_summary(summary: Any, elapsed: float | None = None) -> None:
     if summary.files_not_read:
         shown = sorted(summary.files_not_read.items(), key=lambda kv: -kv[1])[:8]
         out.print(
-            "  files not read (other extensions; use --format/--ext to include): "
+            "  files not read (rejects with reason not_read; --format/--ext include other extensions): "
             + ", ".join(f"{ext} {n}" for ext, n in shown)
         )
 

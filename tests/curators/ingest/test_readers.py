@@ -310,3 +310,26 @@ def test_a_json_document_is_an_array_of_records_or_one_reject_saying_what_it_is(
     (reject,) = read_unit(plan_units(IngestConfig(sources=[SourceSpec(path=str(path))])).units[0], MAX)
     assert reject.reason == "malformed_file" and reject.locator == "doc.json"
     assert "one JSON object (keys: rows, version), not records" in reject.detail
+
+
+def test_links_are_followed_once_and_every_file_not_read_is_a_reject_with_why(tmp_path: Path) -> None:
+    folder = tmp_path / "tree"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("File a, read once.")
+    (folder / "sub" / "b.txt").write_text("File b, read once.")
+    (folder / "sub" / "picture.png").write_bytes(b"\x89PNG")
+    os.symlink(folder, folder / "sub" / "up")  # a loop back to the top
+    os.symlink(folder / "sub", folder / "sub-again")  # a second path to a folder already read
+    os.symlink(folder / "a.txt", folder / "sub" / "z-link-to-a.txt")  # a second path to a file
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "c.txt").write_text("File c, reached through a link to a folder outside.")
+    os.symlink(outside, folder / "linked")
+    records = read_folder(folder)
+    assert sorted(r.locator for r in docs(records)) == ["a.txt", "linked/c.txt", "sub/b.txt"]
+    rejects = {r.locator: r for r in records if isinstance(r, Reject)}
+    assert {loc: r.reason for loc, r in rejects.items()} == dict.fromkeys(
+        ["sub-again", "sub/picture.png", "sub/up", "sub/z-link-to-a.txt"], "not_read"
+    )
+    assert "link loop" in rejects["sub/up"].detail and "another path" in rejects["sub/z-link-to-a.txt"].detail
+    assert "a .png file" in rejects["sub/picture.png"].detail
