@@ -36,6 +36,7 @@ class DedupSummary(BaseModel):
     dups: int
     by_method: dict[str, int]
     clusters: int
+    kept: int  # documents kept in the clusters
     candidates: int
     verified: int
     reused: int
@@ -62,6 +63,7 @@ def cluster_task(data_root: str, run_id: str, target: str, against: list[str], c
         "dups": len(result.dups),
         "by_method": result.by_method,
         "clusters": result.clusters,
+        "kept": result.kept,
         "candidates": result.candidates,
         "verified": result.verified,
         "reused": result.reused,

@@ -156,6 +156,7 @@ DUPS = pa.schema(
         pa.field("similarity", pa.float32()),  # to the member it was matched with (1.0 for exact)
         pa.field("matched_with", pa.string()),  # that member (the pair that put it in the cluster)
         pa.field("cluster_size", pa.int64()),
+        pa.field("cluster_kept", pa.int64()),  # members of the cluster kept (a chain may keep several)
         pa.field("target", pa.string(), nullable=False),  # the table deduplicated: docs | generations
         pa.field("run_id", pa.string(), nullable=False),
     ]

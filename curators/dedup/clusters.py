@@ -1,4 +1,4 @@
-"""Deduplication: exact and near-duplicate clusters, verified, with one traceable survivor each.
+"""Deduplication: exact and near-duplicate clusters, verified, every removal traceable to a kept document.
 
 The stage works on signature rows (`curators.dedup.minhash`, table `minhash`) inside DuckDB, so memory
 stays bounded however many documents there are: DuckDB groups the LSH band keys (spilling to disk
@@ -14,16 +14,18 @@ when needed) and only candidate pairs come back to Python, a block at a time.
    when it reaches the threshold. Verified pairs are kept (`dup_pairs`) and never verified again by a
    later run with the same settings: that is what makes an incremental run cheap.
 4. Clusters: connected components (union-find) of exact and verified pairs.
-5. Survivor: by the `keep` policy (highest educational score when scored, then longest, then
+5. Survivors, by the `keep` policy (highest educational score when scored, then longest, then
    earliest: lowest (run, locator) order), protected members first (a reference corpus is never
-   dropped in favour of what is checked against it). Every other member is a row in `dups` with
-   `dup_of` (the survivor), `matched_with` (the member it was matched with, on a path to the
-   survivor), `similarity` of that match and its `method`.
+   dropped in favour of what is checked against it): the best member is kept and what it was verified
+   against removed, then the same with what is left, so a chain whose ends differ keeps several
+   documents and no document is removed unless a kept one matched it. Every removed document is a row
+   in `dups` with `dup_of` (the kept document), `matched_with` (the kept member of the verified pair),
+   `similarity` of that pair (>= the threshold) and its `method`.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +56,7 @@ class DupRow:
     similarity: float
     matched_with: str
     cluster_size: int
+    cluster_kept: int = 1  # documents of the cluster that are kept
 
     def as_row(self, run_id: str, target: str) -> dict[str, Any]:
         return {**self.__dict__, "target": target, "run_id": run_id}
@@ -63,6 +66,7 @@ class DupRow:
 class DedupResult:
     dups: list[DupRow]
     clusters: int
+    kept: int  # documents kept in the clusters (several in a chain whose ends do not match)
     exact_pairs: int
     candidates: int
     verified: int  # candidate pairs checked in this run
@@ -293,53 +297,94 @@ def _order_sql(config: DedupConfig) -> str:
 
 def clusters_to_dups(
     con: duckdb.DuckDBPyConnection, priority: str, pairs: list[Pair], config: DedupConfig, protected: set[str]
-) -> tuple[list[DupRow], int]:
-    """Connected components of `pairs`, a survivor per component (from the `priority` table: id,
-    score, n_chars, order_key, protected), and one DupRow per other member."""
-    uf = UnionFind()
+) -> tuple[list[DupRow], int, int]:
+    """Duplicates of `pairs`, each removed document tied to a kept one it was verified against.
+
+    Exact pairs join documents whose normalised tokens are equal: a group that is a duplicate of one
+    document is a duplicate of all. Verified near (and semantic) pairs join groups; the connected
+    components of groups are the clusters (for `cluster_id`, `cluster_size`). Within a cluster, by the
+    survivor policy (the `priority` table: protected first, then the `keep` rules): the best group not
+    yet removed is kept (its best member survives; its exact twins are removed as its duplicates), every
+    group it was verified against is removed as a duplicate of that survivor, and so on with what is
+    left. So a chain A~B~C whose ends do not match keeps A and C; and every row's `dup_of` is kept and
+    matched it at `similarity` >= the threshold (`matched_with`: the kept member of the verified pair,
+    an exact twin of `dup_of`). Protected documents are never removed.
+    Returns (rows, clusters, documents kept in clusters).
+    """
+    if not pairs:
+        return [], 0, 0
+    exact = UnionFind()
     for p in pairs:
-        uf.union(p.a, p.b)
-    groups = uf.groups()
-    if not groups:
-        return [], 0
-    members = pa.table(
-        {
-            "id": [m for ms in groups.values() for m in ms],
-            "root": [r for r, ms in groups.items() for _ in ms],
-        }
-    )
-    con.register("cluster_members", members)
-    survivors = dict(
-        con.execute(
-            f"""
-            SELECT m.root, first(m.id ORDER BY {_order_sql(config)})
-            FROM cluster_members m LEFT JOIN {priority} p USING (id)
-            GROUP BY m.root
-            """
-        ).fetchall()
-    )
-    con.unregister("cluster_members")
-    edges: dict[str, list[tuple[str, Pair]]] = defaultdict(list)
+        exact.find(p.a)
+        exact.find(p.b)
+        if p.method == "exact":
+            exact.union(p.a, p.b)
+    group_of = {x: exact.find(x) for x in exact.parent}
+    linked = UnionFind()
+    between: dict[tuple[str, str], Pair] = {}  # (group, group) -> the strongest pair between them
     for p in pairs:
-        edges[p.a].append((p.b, p))
-        edges[p.b].append((p.a, p))
-    rows = []
-    for root, ms in groups.items():
-        survivor = survivors[root]
-        cluster_id = min(ms)
-        seen = {survivor}
-        queue = deque([survivor])
-        while queue:  # breadth first: each member's match is on a shortest path to the survivor
-            node = queue.popleft()
-            for other, pair in sorted(edges[node], key=lambda e: (METHOD_RANK[e[1].method], -e[1].similarity, e[0])):
-                if other in seen:
-                    continue
-                seen.add(other)
-                queue.append(other)
-                if other in protected:
+        ga, gb = group_of[p.a], group_of[p.b]
+        linked.union(ga, gb)
+        if ga != gb:
+            key = (min(ga, gb), max(ga, gb))
+            best = between.get(key)
+            if best is None or (METHOD_RANK[p.method], -p.similarity) < (METHOD_RANK[best.method], -best.similarity):
+                between[key] = p
+    rank = _priority_rank(con, priority, config, list(group_of))
+    members: dict[str, list[str]] = defaultdict(list)  # group -> members, best first
+    for x in sorted(group_of, key=rank.__getitem__):
+        members[group_of[x]].append(x)
+    neighbours: dict[str, set[str]] = defaultdict(set)
+    for ga, gb in between:
+        neighbours[ga].add(gb)
+        neighbours[gb].add(ga)
+    clusters: dict[str, list[str]] = defaultdict(list)  # component root -> its groups
+    for g in members:
+        clusters[linked.find(g)].append(g)
+    rows: list[DupRow] = []
+    kept_total = 0
+    for groups in clusters.values():
+        ids = [x for g in groups for x in members[g]]
+        if len(ids) < 2:
+            continue
+        cluster_id, size = min(ids), len(ids)
+        first_row = len(rows)
+        removed: set[str] = set()
+        kept: set[str] = set()
+        for group in sorted(groups, key=lambda g: rank[members[g][0]]):
+            if group in removed:
+                continue
+            kept.add(group)
+            survivor = members[group][0]
+            for twin in members[group][1:]:
+                if twin in protected:
                     continue  # a protected document is never listed as a duplicate
-                rows.append(DupRow(other, pair.method, cluster_id, survivor, pair.similarity, node, len(ms)))
-    return rows, len(groups)
+                rows.append(DupRow(twin, "exact", cluster_id, survivor, 1.0, survivor, size))
+            for other in sorted(neighbours[group] - removed - kept, key=lambda g: rank[members[g][0]]):
+                if any(x in protected for x in members[other]):
+                    continue  # kept: it will be a survivor of its own
+                removed.add(other)
+                pair = between[(min(group, other), max(group, other))]
+                matched = pair.a if group_of[pair.a] == group else pair.b
+                for x in members[other]:
+                    rows.append(DupRow(x, pair.method, cluster_id, survivor, pair.similarity, matched, size))
+        kept_here = sum(1 for g in kept for x in members[g] if x == members[g][0] or x in protected)
+        for row in rows[first_row:]:
+            row.cluster_kept = kept_here
+        kept_total += kept_here
+    return rows, sum(1 for groups in clusters.values() if sum(len(members[g]) for g in groups) > 1), kept_total
+
+
+def _priority_rank(
+    con: duckdb.DuckDBPyConnection, priority: str, config: DedupConfig, ids: list[str]
+) -> dict[str, int]:
+    """id -> its place in the survivor policy's order (0: the best), from the `priority` table."""
+    con.register("cluster_members", pa.table({"id": pa.array(ids, pa.string())}))
+    ordered = con.execute(
+        f"SELECT m.id FROM cluster_members m LEFT JOIN {priority} p USING (id) ORDER BY {_order_sql(config)}"
+    ).fetchall()
+    con.unregister("cluster_members")
+    return {row[0]: k for k, row in enumerate(ordered)}
 
 
 def deduplicate(
@@ -369,13 +414,14 @@ def deduplicate(
     if semantic and config.semantic == "remove":
         edges.extend(semantic)
     protected = {r[0] for r in con.execute(f"SELECT id FROM {sig} WHERE protected").fetchall()}
-    rows, n_clusters = clusters_to_dups(con, priority, edges, config, protected)
+    rows, n_clusters, n_kept = clusters_to_dups(con, priority, edges, config, protected)
     by_method: dict[str, int] = defaultdict(int)
     for row in rows:
         by_method[row.method] += 1
     return DedupResult(
         dups=rows,
         clusters=n_clusters,
+        kept=n_kept,
         exact_pairs=n_exact,
         candidates=n_candidates,
         verified=n_verified,

@@ -102,7 +102,7 @@ def print_dedup_summary(summary: Any, elapsed: float | None = None) -> None:
     took = "" if elapsed is None else f" in {elapsed:.1f}s"
     out.print(
         f"[bold]dedup[/] {summary.target}: {summary.documents:,} documents, {summary.dups:,} duplicates ({rate:.2%}) "
-        f"in {summary.clusters:,} clusters{took}"
+        f"in {summary.clusters:,} clusters ({summary.kept:,} kept){took}"
     )
     methods = ", ".join(f"{m} {n:,}" for m, n in sorted(summary.by_method.items())) or "none"
     out.print(f"  by method: {methods}")
