@@ -177,6 +177,7 @@ def run_ours(args: argparse.Namespace, derived: bool = False) -> dict:
         "docs": len(ids),
         "clusters": clusters_of_dups(result.dups),
         "removed": [r.id for r in result.dups],
+        "dup_of": {r.id: r.dup_of for r in result.dups},
         "pairs": [sorted(pair) for pair in exact] + [sorted((p.a, p.b)) for p in verified],
         "detail": {
             "lsh": list(config.minhash.lsh),
