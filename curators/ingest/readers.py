@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import codecs
 import csv
-import gzip
 import io
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from curators.errors import SourceError
 from curators.ingest.plan import BUILTIN_STDLIB, CODE_LANGUAGES, NOT_READ_FORMAT, InputUnit, _strip_compression
@@ -31,6 +30,7 @@ from curators.ingest.records import (
     make_record,
     printable_path,
 )
+from curators.ingest.streams import iter_lines, open_binary
 
 # ---------------------------------------------------------------------------------------------
 # Readers. Each yields one Record per input record, in a deterministic order, starting after the
@@ -134,37 +134,6 @@ def _read_files(ctx: _Context, start: int) -> Iterator[Record]:
         yield record
 
 
-def _open_binary(path: str) -> IO[bytes]:
-    lower = path.lower()
-    if lower.endswith(".gz"):
-        return gzip.open(path, "rb")
-    if lower.endswith(".zst"):
-        import zstandard
-
-        return io.BufferedReader(zstandard.open(path, "rb"))  # its own reader has no readline(limit)
-    return open(path, "rb", buffering=1 << 20)
-
-
-def _iter_lines(stream: IO[bytes], limit: int) -> Iterator[tuple[bytes, int]]:
-    """Lines of at most `limit` bytes, as (line, size). A longer line is read through in bounded
-    chunks and yielded as its first bytes with its true size (so the caller rejects it)."""
-    while True:
-        line = stream.readline(limit)
-        if not line:
-            return
-        if len(line) < limit or line.endswith(b"\n"):
-            yield line, len(line)
-            continue
-        size = len(line)
-        head = line[: EXCERPT_CHARS * 4]
-        while not line.endswith(b"\n"):
-            line = stream.readline(1 << 20)
-            if not line:
-                break
-            size += len(line)
-        yield head, size
-
-
 def _read_jsonl(ctx: _Context, start: int) -> Iterator[Record]:
     path = ctx.unit.paths[0]
     rel = ctx.rel(path)
@@ -173,14 +142,14 @@ def _read_jsonl(ctx: _Context, start: int) -> Iterator[Record]:
     index = 0  # non-blank lines: the records of this file
     lineno = 0
     try:
-        stream = _open_binary(path)
+        stream = open_binary(path)
     except OSError as exc:
         if start == 0:
             yield ctx.reject(rel, RejectReason.UNREADABLE, f"{type(exc).__name__}: {exc}")
         return
     with stream:
         try:
-            for line, size in _iter_lines(stream, limit):
+            for line, size in iter_lines(stream, limit):
                 lineno += 1
                 if lineno == 1:
                     line = line.removeprefix(codecs.BOM_UTF8)  # a byte-order mark is not part of the JSON
@@ -271,7 +240,7 @@ class _TooLarge:
 def _load_document(path: str) -> Any:
     """The file parsed as one JSON value, `_TooLarge()`, or NOT_ONE_DOCUMENT (then it is read as JSON Lines)."""
     try:
-        with _open_binary(path) as fh:
+        with open_binary(path) as fh:
             data = fh.read(DOCUMENT_MAX_BYTES + 1)
         if len(data) > DOCUMENT_MAX_BYTES:
             return _TooLarge()
@@ -424,7 +393,7 @@ def _read_csv(ctx: _Context, start: int) -> Iterator[Record]:
     def records() -> Iterator[Record]:
         csv.field_size_limit(max(2 * ctx.max_bytes + 65536, 131072))
         try:
-            raw = _open_binary(path)
+            raw = open_binary(path)
         except OSError as exc:
             yield ctx.reject(rel, RejectReason.UNREADABLE, f"{type(exc).__name__}: {exc}")
             return
