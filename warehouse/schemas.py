@@ -101,7 +101,7 @@ SCORES = pa.schema(
         pa.field("filter_id", pa.string(), nullable=False),
         pa.field("score", pa.float32(), nullable=False),  # predicted educational value, 0-5
         pa.field("proba", pa.float32(), nullable=False),  # P(score >= threshold)
-        pa.field("keep", pa.bool_(), nullable=False),
+        pa.field("keep", pa.bool_(), nullable=False),  # score >= threshold - 0.5 (the score rounds to >= it)
         pa.field("run_id", pa.string(), nullable=False),
     ]
 )

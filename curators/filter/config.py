@@ -40,7 +40,13 @@ class FilterConfig(StrictModel):
     """The educational-value filter: a random forest over embeddings, trained on the labels."""
 
     prompt: str | None = Field(default=None, description="Train on labels of this prompt id prefix (default: all).")
-    threshold: int = Field(default=3, ge=1, le=5, description="keep = predicted score >= threshold.")
+    threshold: int = Field(
+        default=3,
+        ge=1,
+        le=5,
+        description="keep = the predicted score rounds to >= threshold (score >= threshold - 0.5, as "
+        "FineWeb-Edu's int(round(score)) >= 3).",
+    )
     kind: Literal["regressor", "classifier"] = Field(default="regressor", description="Random forest kind.")
     n_estimators: int = Field(default=300, gt=0)
     min_labels: int = Field(default=20, gt=0, description="Refuse to train with fewer ok labels.")

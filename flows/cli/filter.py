@@ -99,7 +99,9 @@ def print_label_summary(summary: Any) -> None:
 def train(
     ctx: typer.Context,
     kind: ForestKind | None = typer.Option(None, "--kind", help="regressor (default) or classifier."),
-    threshold: int | None = typer.Option(None, "--threshold", help="keep = predicted score >= this (default 3)."),
+    threshold: int | None = typer.Option(
+        None, "--threshold", help="keep = the predicted score rounds to >= this (score >= this - 0.5; default 3)."
+    ),
     prompt: str | None = typer.Option(None, "--prompt", help="Train on labels of this prompt id prefix only."),
     wait: Wait = None,
 ) -> None:
