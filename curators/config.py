@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
+from curators.decontam.config import DecontamConfig
 from curators.dedup.config import DedupConfig, KeepRule, MinHashConfig
 from curators.errors import ConfigError
 from curators.filter.config import EmbedConfig, FilterConfig, LabelConfig
@@ -23,7 +24,6 @@ from curators.ingest.config import IngestConfig, SourceFormat, SourceSpec
 from curators.llm.config import LLMConfig, Price
 from curators.settings import ENV_SETTINGS, Settings, StrictModel, api_key_from_env
 from curators.synth.config import (
-    DecontamConfig,
     DiversityConfig,
     ExercisesConfig,
     SeedConfig,
@@ -77,6 +77,10 @@ class RunConfig(StrictModel):
     dedup: bool = Field(
         default=True, description="Find exact and near-duplicates (after scoring: the best-scored copy survives)."
     )
+    decontam: bool = Field(
+        default=True,
+        description="Find benchmark items in the documents (section `decontam`); contaminated ones leave `curated`.",
+    )
 
 
 class CurateConfig(StrictModel):
@@ -90,6 +94,7 @@ class CurateConfig(StrictModel):
     filter: FilterConfig = Field(default_factory=FilterConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
+    decontam: DecontamConfig = Field(default_factory=DecontamConfig)
     synth: SynthConfig = Field(default_factory=SynthConfig)
 
     def masked(self) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 the sequence selectable (`stages`, or `start`/`until`), so a deployment can schedule the whole job.
 
 ingest -> label (run.label_n documents) -> train (when the labels allow it; else skipped with the reason)
--> score (with the filter just trained, or the newest one when train is not selected) -> dedup.
+-> score (with the filter just trained, or the newest one when train is not selected) -> dedup -> decontam
+(benchmark items in the documents; skipped with the reason when no benchmark set is installed).
 The writer lock is held for the whole sequence: no other writer slips in between two stages. Each stage's
 summary (or the reason it was skipped) is also reported as the stage ends (`flows.progress`, kind
 `stage`), so the CLI prints it then, not only when the whole sequence is over.
@@ -21,6 +22,7 @@ from curators.errors import ConfigError, NotEnoughLabels
 from curators.filter.store import check_trainable
 from curators.llm.runner import LLMStageSummary
 from flows import progress
+from flows.decontam import DecontamSummary, decontam_flow, sets_missing
 from flows.dedup import DedupSummary, dedup_flow
 from flows.ingest import IngestSummary, ingest_flow
 from flows.label import label_flow
@@ -29,7 +31,7 @@ from flows.train import train_flow
 from warehouse.listings import newest_filter
 from warehouse.lock import writer_lock
 
-STAGES = ("ingest", "label", "train", "score", "dedup")
+STAGES = ("ingest", "label", "train", "score", "dedup", "decontam")
 
 
 class PipelineSummary(BaseModel):
@@ -41,6 +43,7 @@ class PipelineSummary(BaseModel):
     train: dict[str, Any] | None = None
     score: ScoreSummary | None = None
     dedup: DedupSummary | None = None
+    decontam: DecontamSummary | None = None
     skipped: dict[str, str] = Field(default_factory=dict)  # stage -> why it did not run
     failed: str | None = None  # why the sequence stopped early
 
@@ -118,4 +121,12 @@ def pipeline_flow(
                 ran("dedup", dedup_flow(str(root), config.dedup, target="docs", wait=wait))
             else:
                 skip("dedup", "run.dedup is off")
+        if "decontam" in selected:
+            missing = sets_missing(config.decontam)
+            if not config.run.decontam:
+                skip("decontam", "run.decontam is off")
+            elif missing:
+                skip("decontam", missing)
+            else:
+                ran("decontam", decontam_flow(str(root), config.decontam, target="docs", wait=wait))
     return done

@@ -5,8 +5,8 @@ looks up the progress callback of its kind and data root here (`get("ingest", ro
 registered (another process, a Dask worker, a scheduled run) progress is simply not reported.
 
 Kinds and their callbacks: `ingest` (records, bytes), `llm` (an LLMResult, the gateway's stats),
-`minhash` (shards, documents), `dedup` (pairs verified, pairs in all), `stage` (a pipeline stage's name, its
-summary or None, the reason it was skipped or None).
+`minhash` (shards, documents), `decontam` (shards, texts checked), `dedup` (pairs verified, pairs in all),
+`stage` (a pipeline stage's name, its summary or None, the reason it was skipped or None).
 """
 
 from __future__ import annotations

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from prefect import flow, task, unmapped
-from prefect.cache_policies import NO_CACHE
+from prefect import flow
 from pydantic import BaseModel
 
+from curators.decontam.config import DecontamConfig
 from curators.dedup.config import DedupConfig
 from curators.errors import CurateError
 from curators.filter.config import EmbedConfig
@@ -19,10 +19,10 @@ from curators.llm.config import LLMConfig
 from curators.llm.endpoint import expected_model
 from curators.llm.runner import LLMStageSummary
 from curators.settings import Settings
-from curators.synth.config import DecontamConfig, SynthConfig
+from curators.synth.config import SynthConfig
 from curators.synth.exercises import ExerciseRun, ExerciseStage
-from curators.synth.store import decontam_shard
 from curators.synth.textbooks import TextbookRun, TextbookStage
+from flows.decontam import DecontamSummary, decontam_flow
 from flows.dedup import DedupSummary, dedup_flow
 from flows.llm_stage import run_llm_stage
 from flows.runners import Runner, task_runner
@@ -30,22 +30,15 @@ from flows.score import embed_shards, score_shards
 from warehouse.catalog import query
 from warehouse.listings import latest_run, newest_filter, table_shards
 from warehouse.lock import writer_lock
-from warehouse.runs import open_run
 
 
 class GatesSummary(BaseModel):
     dedup: DedupSummary | None
-    decontam_checked: int
-    decontam_flagged: int
+    decontam: DecontamSummary
     scored: int
     filter_id: str | None
     skipped: list[str]
     seconds: float
-
-
-@task(name="decontam-shard", cache_policy=NO_CACHE, retries=1)
-def decontam_task(data_root: str, run_id: str, shard: str, config: DecontamConfig) -> tuple[int, int]:
-    return decontam_shard(Path(data_root), run_id, shard, config)
 
 
 def _settings(data_root: str, settings: Settings | None) -> Settings:
@@ -96,7 +89,12 @@ def exercises_flow(
 
 @flow(name="synth-gates", task_runner=task_runner(Runner.local))
 def gates_flow(
-    data_root: str, config: SynthConfig, dedup: DedupConfig, embed: EmbedConfig, wait: float | None = None
+    data_root: str,
+    config: SynthConfig,
+    dedup: DedupConfig,
+    decontam: DecontamConfig,
+    embed: EmbedConfig,
+    wait: float | None = None,
 ) -> GatesSummary:
     """Near-duplicates (among generations, and of curated documents), contamination, and scores."""
     root = Path(data_root).resolve()
@@ -109,11 +107,7 @@ def gates_flow(
         _, docs = query(root, "SELECT count(*) FROM docs")
         against = ["docs"] if config.dedup_against_docs and docs[0][0] else []
         dedup_summary = dedup_flow(str(root), dedup, target="generations", against=against, wait=wait)
-        with open_run(root, "decontam", config.decontam, wait=wait) as run:
-            counts = decontam_task.map(
-                unmapped(str(root)), unmapped(run.run_id), shards, unmapped(config.decontam)
-            ).result()
-            run.counts = {"checked": sum(c for c, _ in counts), "flagged": sum(f for _, f in counts)}
+        decontam_summary = decontam_flow(str(root), decontam, target="generations", wait=wait)
         # Embeddings always (the diversity report's neighbours use them); scores when a filter exists.
         embed_run_id = embed_shards(root, "generations", shards, embed, wait)
         scored, filter_id = 0, None
@@ -125,8 +119,7 @@ def gates_flow(
             _, scored = score_shards(root, "generations", embed_run_id, flt, embed, wait)
     return GatesSummary(
         dedup=dedup_summary,
-        decontam_checked=sum(c for c, _ in counts),
-        decontam_flagged=sum(f for _, f in counts),
+        decontam=decontam_summary,
         scored=scored,
         filter_id=filter_id,
         skipped=skipped,
@@ -146,6 +139,7 @@ def synth_flow(
     config: SynthConfig,
     llm: LLMConfig,
     dedup: DedupConfig,
+    decontam: DecontamConfig,
     embed: EmbedConfig,
     gates: bool = True,
     settings: Settings | None = None,
@@ -161,5 +155,5 @@ def synth_flow(
             generated = textbooks_flow(str(root), config, llm, settings=settings, fresh=fresh, wait=wait)
         elif what == "exercises":
             generated = exercises_flow(str(root), config, llm, settings=settings, fresh=fresh, wait=wait)
-        checked = gates_flow(str(root), config, dedup, embed, wait=wait) if gates or what == "gates" else None
+        checked = gates_flow(str(root), config, dedup, decontam, embed, wait=wait) if gates or what == "gates" else None
     return SynthSummary(generated=generated, gates=checked)

@@ -67,16 +67,26 @@ DERIVED_VIEWS: dict[str, str] = {
             FROM runs_all WHERE flow = 'dedup' AND status = 'finished' GROUP BY 1) latest
         USING (target, run_id)
     """,
-    # Current documents the filter keeps, less the duplicates (each dropped one is in `dups`).
+    # The benchmark items found by the latest finished decontam run of each target (docs, generations);
+    # rows written before the `target` column existed are generations.
+    "contamination": """
+        SELECT c.* REPLACE (coalesce(c.target, 'generations') AS target) FROM contamination_all c SEMI JOIN (
+            SELECT arg_max(run_id, coalesce(finished, started)) AS run_id
+            FROM runs_all WHERE flow = 'decontam' AND status = 'finished'
+            GROUP BY coalesce(json_extract_string(config, '$.target'), 'generations')) latest
+        USING (run_id)
+    """,
+    # Current documents the filter keeps, less the duplicates (each dropped one is in `dups`) and the
+    # documents holding a benchmark item (each in `contamination`, with the benchmark and item).
     "curated": """
         SELECT d.*, s.score, s.proba FROM docs d JOIN scores s USING (id)
         WHERE s.keep AND d.id NOT IN (SELECT id FROM dups)
+          AND d.id NOT IN (SELECT id FROM contamination WHERE target = 'docs')
     """,
     "seeds": "SELECT * FROM seeds_all QUALIFY row_number() OVER (PARTITION BY seed_id ORDER BY run_id DESC) = 1",
     "generations": """
         SELECT * FROM generations_all QUALIFY row_number() OVER (PARTITION BY id ORDER BY run_id DESC) = 1
     """,
-    "contamination": "SELECT * FROM contamination_all",
     # One row per generation with its gates: seed axes, duplicate, contamination, score, and `usable`.
     "synthetic": """
         SELECT g.id, g.task, g.status, g.reason, g.seed_id, g.parent_id, s.kind AS seed_kind, s.subject, s.topic,
@@ -90,7 +100,7 @@ DERIVED_VIEWS: dict[str, str] = {
         LEFT JOIN seeds s USING (seed_id)
         LEFT JOIN (SELECT * FROM dups WHERE target = 'generations') d ON d.id = g.id
         LEFT JOIN (SELECT id, string_agg(DISTINCT benchmark, ',' ORDER BY benchmark) AS benchmarks
-                   FROM contamination GROUP BY id) c ON c.id = g.id
+                   FROM contamination WHERE target = 'generations' GROUP BY id) c ON c.id = g.id
         LEFT JOIN scores sc ON sc.id = g.id
     """,
 }
@@ -173,7 +183,9 @@ def refresh_views(root: Path) -> dict[str, int]:
     for table, schema in TABLES.items():
         shards = [path for path, _ in done_shards(root, table)]
         shard_counts[table] = len(shards)
-        files = shards or [_empty_schema_file(root, table, schema)]
+        # The zero-row file of the current schema comes too: with `union_by_name`, a column added since older
+        # shards were written is still there (NULL in their rows), and an empty table still has its columns.
+        files = [_empty_schema_file(root, table, schema), *shards]
         statements.append(
             f"CREATE OR REPLACE VIEW {table}_all AS SELECT * FROM read_parquet({sql_list(files)}, union_by_name = true)"
         )

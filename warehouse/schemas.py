@@ -207,7 +207,8 @@ GENERATIONS = pa.schema(
 
 CONTAMINATION = pa.schema(
     [
-        pa.field("id", pa.string(), nullable=False),  # the generation
+        pa.field("id", pa.string(), nullable=False),  # the document or generation
+        pa.field("target", pa.string(), nullable=False),  # docs | generations (NULL in older shards: generations)
         pa.field("benchmark", pa.string(), nullable=False),
         pa.field("item_id", pa.string(), nullable=False),
         pa.field("method", pa.string(), nullable=False),  # ngram | ngram+difflib

@@ -1,7 +1,6 @@
-"""The synth stage's warehouse reads and writes: the seeds of a run, the textbooks of a run, the quality
-gates (decontamination per generations shard, through the shard mapper) and the inputs of the diversity
-report. (Near-duplicates use the dedup stage with target `generations`; educational scores use the
-filter stage on generations shards.)
+"""The synth stage's warehouse reads and writes: the seeds of a run, the textbooks of a run and the inputs
+of the diversity report. (The quality gates are other stages on target `generations`: near-duplicates
+the dedup stage, benchmark n-grams the decontam stage, educational scores the filter stage.)
 
 Each gate writes a column's worth of evidence; nothing is deleted. The view `synthetic` joins them:
 one row per generation with its seed axes, `is_dup`/`dup_of`, `contaminated`/`benchmarks`, `score`,
@@ -10,32 +9,22 @@ and `usable` (ok, not a duplicate, not contaminated, and kept by the filter when
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curators.decontam.store import removals
 from curators.errors import CurateError
 from curators.synth.axes import load_axes
-from curators.synth.config import DecontamConfig, DiversityConfig, SeedConfig
-from curators.synth.decontam import ContaminationIndex, build_index, contamination_rows, removals_table
+from curators.synth.config import DiversityConfig, SeedConfig
 from curators.synth.diversity import GenerationItem, diversity_by_axis, diversity_metrics, format_report
 from curators.synth.seeds import Seed, sample_seeds, web_seeds
 from warehouse.catalog import query
 from warehouse.listings import table_shards
-from warehouse.mapper import map_shard
-from warehouse.schemas import CONTAMINATION
 from warehouse.shards import read_run_rows, write_run_rows
-
-
-@functools.lru_cache(maxsize=2)
-def _index(config_json: str) -> ContaminationIndex:
-    return build_index(DecontamConfig.model_validate_json(config_json))
-
 
 # --- Seeds and textbooks ------------------------------------------------------------------------
 
@@ -84,37 +73,7 @@ def textbooks_of_run(root: Path, run_id: str) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r["id"])
 
 
-# --- Decontamination ------------------------------------------------------------------------------
-
-
-def decontam_shard(root: Path, run_id: str, shard: str, config: DecontamConfig) -> tuple[int, int]:
-    """Check every ok generation of one generations shard against the benchmark index; writes `contamination`
-    rows. Returns (generations checked, generations flagged)."""
-    table = pq.read_table(shard, columns=["id", "text", "status"])
-    ok = [
-        (i, t)
-        for i, t, s in zip(*(table.column(c).to_pylist() for c in ("id", "text", "status")), strict=True)
-        if s == "ok"
-    ]
-    config_json = config.model_dump_json()
-
-    def compute(_: Path) -> pa.Table:
-        index = _index(config_json)
-        rows = [row for gen_id, text in ok for row in contamination_rows(gen_id, index.find(text), run_id)]
-        return pa.Table.from_pylist(rows, schema=CONTAMINATION)
-
-    mapped = map_shard(root, run_id, "contamination", shard, config_json, compute)
-    flagged = pq.read_table(mapped.shard, columns=["id"]).column("id").to_pylist() if mapped.rows else []
-    return len(ok), len(set(flagged))
-
-
 # --- Report ---------------------------------------------------------------------------------------
-
-
-def removals(root: Path) -> list[dict[str, Any]]:
-    """Cosmopedia-style table: per benchmark, generations flagged and distinct items matched."""
-    columns, rows = query(root, "SELECT * FROM contamination")
-    return removals_table([dict(zip(columns, r, strict=True)) for r in rows])
 
 
 def report(root: Path, config: DiversityConfig, task: str | None = None) -> str:
@@ -147,13 +106,10 @@ def report(root: Path, config: DiversityConfig, task: str | None = None) -> str:
         items, config, embeddings=embeddings, near_dup_ids=near_dup_ids, axes=("task", "audience", "style", "subject")
     )
     text = format_report(overall, by_axis)
-    gone = removals(root)
+    gone = removals(root, "generations")
     if gone:
         lines = ["", "decontamination (generations flagged per benchmark):"]
-        lines += [
-            f"  {r['benchmark']:<16} {r['generations_flagged']:>6} generations, {r['items_matched']:>6} items"
-            for r in gone
-        ]
+        lines += [f"  {r['benchmark']:<16} {r['flagged']:>6} generations, {r['items_matched']:>6} items" for r in gone]
         text += "\n".join(lines) + "\n"
     _, status_rows = query(
         root, "SELECT task, status, count(*), sum(cost_usd) FROM generations GROUP BY 1, 2 ORDER BY 1, 2"

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import typer
 
-from flows.cli import dedup, filter, ingest, llm, pipeline, prompts, synth, warehouse
+from flows.cli import decontam, dedup, filter, ingest, llm, pipeline, prompts, synth, warehouse
 from flows.cli.options import Context
 
 HELP = """Curate training data for small language models: ingest corpora, label a sample with an LLM,
-train an educational-value filter, score, deduplicate, and generate synthetic data.
+train an educational-value filter, score, deduplicate, decontaminate, and generate synthetic data.
 
 Data lives under the data root (--data-root, CURATE_DATA, or `settings.data_root` in curate.yaml;
 default ./curate-data): Parquet shards plus a DuckDB catalog you can query with `curate sql`.
@@ -45,7 +45,7 @@ def _main(
 
 
 # Top-level commands, in the order `--help` lists them, then the command groups.
-for module in (pipeline, ingest, filter, dedup, warehouse):
+for module in (pipeline, ingest, filter, dedup, decontam, warehouse):
     app.registered_commands.extend(module.commands.registered_commands)
 app.add_typer(warehouse.config_app, name="config")
 app.add_typer(synth.app, name="synth")

@@ -36,6 +36,11 @@ class Verify(StrEnum):
     minhash = "minhash"
 
 
+class DecontamMethod(StrEnum):
+    ngram = "ngram"
+    ngram_difflib = "ngram+difflib"
+
+
 class Semantic(StrEnum):
     off = "off"
     report = "report"
@@ -48,6 +53,7 @@ class Stage(StrEnum):
     train = "train"
     score = "score"
     dedup = "dedup"
+    decontam = "decontam"
 
 
 class SeedMode(StrEnum):

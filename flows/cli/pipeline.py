@@ -28,8 +28,9 @@ def run(
     """Run the main job on the configured sources (default: the built-in `python-stdlib` corpus):
     ingest, label a small diverse sample with the LLM (run.label_n documents; the embedded endpoint
     unless one is configured), train the filter when the labels allow it, score every document,
-    deduplicate (exact + MinHash near-duplicates; `curated` leaves them out), and print the status
-    summary. Rerunning resumes and skips finished work. Stages: ingest, label, train, score, dedup."""
+    deduplicate (exact + MinHash near-duplicates; `curated` leaves them out), find benchmark items in the
+    documents (`curated` leaves those out too), and print the status summary. Rerunning resumes and skips
+    finished work. Stages: ingest, label, train, score, dedup, decontam."""
     from curators.ingest.plan import plan_units
     from flows.cli.ingest import raise_if_units_failed
     from flows.cli.progress import StageBars
@@ -50,6 +51,8 @@ def run(
         bars.llm("label", config.run.label_n)
     if "dedup" in selected:
         bars.dedup(None)
+    if "decontam" in selected:
+        bars.decontam(None)
     bars.on_stage(print_stage)
     with bars.shown():
         done = pipeline_flow(str(root), config, stages=selected, fresh=fresh, wait=wait)
@@ -62,6 +65,7 @@ def run(
 
 def print_stage(stage: str, summary: Any, skipped: str | None) -> None:
     """Print a stage's summary, or why it was skipped, as the stage ends."""
+    from flows.cli.decontam import print_decontam_summary
     from flows.cli.dedup import print_dedup_summary
     from flows.cli.filter import print_filter_card, print_label_summary, print_score_summary
     from flows.cli.ingest import print_ingest_summary
@@ -75,5 +79,6 @@ def print_stage(stage: str, summary: Any, skipped: str | None) -> None:
         "train": print_filter_card,
         "score": print_score_summary,
         "dedup": print_dedup_summary,
+        "decontam": print_decontam_summary,
     }
     printers[stage](summary)

@@ -117,6 +117,16 @@ class StageBars:
         self._register("minhash", signed)
         self._register("dedup", verified)
 
+    def decontam(self, shards: int | None) -> None:
+        row = self._row("decontaminate", shards)
+        texts = [0]
+
+        def checked(shards_done: int, n_texts: int) -> None:
+            texts[0] += n_texts
+            self.bar.update(row, advance=shards_done, note=f"shards · {texts[0]:,} texts checked", visible=True)
+
+        self._register("decontam", checked)
+
     def on_stage(self, callback: Any) -> None:
         """`callback(stage, summary, skipped)` as each stage of a pipeline ends."""
         self._register("stage", callback)

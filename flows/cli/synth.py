@@ -95,7 +95,17 @@ def run_synth(config: CurateConfig, verbose: bool, what: str, fresh: bool, wait:
         bars.llm(what, config.synth.seeds.n if what == "textbooks" else None)
     with bars.shown():
         done = synth_flow(
-            str(root), what, config.synth, config.llm, config.dedup, config.embed, gates, config.settings, fresh, wait
+            str(root),
+            what,
+            config.synth,
+            config.llm,
+            config.dedup,
+            config.decontam,
+            config.embed,
+            gates,
+            config.settings,
+            fresh,
+            wait,
         )
     if done.generated is not None:
         print_generation_summary(what, done.generated)
@@ -124,7 +134,7 @@ def print_gates(root: Path, found: Any) -> None:
     out.print(
         f"[bold]gates[/] in {found.seconds:.1f}s: near-duplicates {d.dups:,} of {d.documents:,} "
         f"({', '.join(f'{m} {n}' for m, n in sorted(d.by_method.items())) or 'none'}) · "
-        f"contaminated {found.decontam_flagged:,} of {found.decontam_checked:,} checked · scored {found.scored:,}"
+        f"contaminated {found.decontam.flagged:,} of {found.decontam.checked:,} checked · scored {found.scored:,}"
         + (f" with {found.filter_id}" if found.filter_id else "")
     )
     for note in found.skipped:

@@ -23,7 +23,7 @@ from warehouse.shards import run_dir, shard_name, write_shard
 def test_stages_are_selected_in_pipeline_order() -> None:
     assert select_stages() == list(STAGES)
     assert select_stages(["dedup", "ingest"]) == ["ingest", "dedup"]
-    assert select_stages(start="score") == ["score", "dedup"]
+    assert select_stages(start="score") == ["score", "dedup", "decontam"]
     assert select_stages(until="label") == ["ingest", "label"]
     assert select_stages(["ingest", "train", "dedup"], start="label", until="score") == ["train"]
     with pytest.raises(ConfigError, match="unknown stage 'scroe'"):
@@ -50,7 +50,9 @@ def corpus(tmp_path: Path) -> Path:
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_the_pipeline_runs_the_selected_stages_and_says_why_others_were_skipped(tmp_path: Path) -> None:
+def test_the_pipeline_runs_the_selected_stages_and_says_why_others_were_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = tmp_path / "warehouse"
     config = CurateConfig(
         ingest=IngestConfig(sources=[SourceSpec(path=str(corpus(tmp_path)), name="web")]),
@@ -64,12 +66,23 @@ def test_the_pipeline_runs_the_selected_stages_and_says_why_others_were_skipped(
     assert done.train is None and "train_and_score" in done.skipped["train"]
     assert done.score is None and done.skipped["score"] == "no filter was trained in this run"
     assert done.dedup is not None and done.dedup.dups == 1 and done.dedup.by_method == {"exact": 1}
-    # A part of the sequence: dedup alone, resuming its run; ingest does not run again.
+    # Every document checked against every installed benchmark set (stdlib docstrings hold none).
+    assert done.decontam is not None and done.decontam.checked == 13 and done.decontam.flagged == 0
+    assert len(done.decontam.removals) == 20 and all(r["benchmark_items"] > 0 for r in done.decontam.removals)
+    # A part of the sequence: dedup and decontam, resuming their runs; ingest does not run again.
     again = pipeline_flow(str(root), config, stages=select_stages(start="dedup"))
     assert again.ingest is None and again.dedup is not None and again.dedup.dups == 1
     assert again.dedup.dedup_run_id == done.dedup.dedup_run_id
+    assert again.decontam is not None and again.decontam.run_id == done.decontam.run_id
+    assert again.decontam.shards_computed == 0
     _, runs = query(root, "SELECT flow, count(*) FROM runs GROUP BY 1 ORDER BY 1")
-    assert dict(runs) == {"dedup": 1, "ingest": 1, "minhash": 1}
+    assert dict(runs) == {"decontam": 1, "dedup": 1, "ingest": 1, "minhash": 1}
+    # The config switch, and no benchmark set installed: skipped, with the reason.
+    off = config.model_copy(update={"run": RunConfig(label_n=0, decontam=False)})
+    assert pipeline_flow(str(root), off, stages=["decontam"]).skipped == {"decontam": "run.decontam is off"}
+    monkeypatch.setenv("CURATE_BENCHSETS", str(tmp_path / "no-sets"))
+    skipped = pipeline_flow(str(root), config, stages=["decontam"]).skipped["decontam"]
+    assert skipped.startswith("no benchmark sets installed") and "make setup" in skipped
 
 
 @pytest.mark.usefixtures("prefect_harness")

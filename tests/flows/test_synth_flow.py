@@ -58,7 +58,7 @@ def test_seeds_to_scored_decontaminated_deduplicated_generations(tmp_path: Path,
 
     summary = textbooks_flow(str(data_root), config, llm)
     assert summary.requested == 6 and sum(summary.by_status.values()) == 6 and summary.http_requests == 6
-    gates = gates_flow(str(data_root), config, DedupConfig(), EmbedConfig())
+    gates = gates_flow(str(data_root), config, DedupConfig(), DecontamConfig(), EmbedConfig())
     rows = synthetic(data_root)
     assert len(rows) == 6
     ok = sorted((r for r in rows.values() if r["status"] == "ok"), key=lambda r: r["id"])
@@ -69,7 +69,8 @@ def test_seeds_to_scored_decontaminated_deduplicated_generations(tmp_path: Path,
     assert {r["seed_id"] for r in rows.values()} == {s[0] for s in seeds}
     # Scored by the same filter as the corpus; checked for contamination; deduplicated against the corpus.
     assert gates.filter_id and gates.scored == 6 and all(r["score"] is not None for r in ok)
-    assert gates.decontam_checked == len(ok) and gates.dedup.documents == 6
+    assert gates.decontam.checked == len(ok) and gates.decontam.target == "generations"
+    assert gates.dedup.documents == 6
     assert all(
         r["status"] != "ok" or r["usable"] == (not r["is_dup"] and not r["contaminated"] and r["keep"])
         for r in rows.values()
@@ -83,8 +84,7 @@ def test_seeds_to_scored_decontaminated_deduplicated_generations(tmp_path: Path,
     docs_file = tmp_path / "more-docs.jsonl"
     docs_file.write_text(json.dumps({"name": "copy", "text": copied["text"]}) + "\n")
     ingest_jsonl(data_root, docs_file, "more")
-    config2 = config.model_copy(update={"decontam": DecontamConfig(extra_jsonl=[bench])})
-    gates_flow(str(data_root), config2, DedupConfig(), EmbedConfig())
+    gates_flow(str(data_root), config, DedupConfig(), DecontamConfig(extra_jsonl=[bench]), EmbedConfig())
     rows = synthetic(data_root)
     assert rows[planted["id"]]["contaminated"] and rows[planted["id"]]["benchmarks"] == "mybench"
     assert not rows[planted["id"]]["usable"]

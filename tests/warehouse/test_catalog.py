@@ -67,3 +67,33 @@ def test_a_failing_run_is_recorded_and_views_still_refresh(data_root: Path) -> N
     (run,) = read_runs(data_root)
     assert run.status == "failed" and "boom" in run.error and run.finished is not None
     assert query(data_root, "SELECT status FROM runs")[1] == [("failed",)]
+
+
+def test_contamination_shows_the_latest_run_of_each_target_and_reads_older_shards(data_root: Path) -> None:
+    """Shards written before the `target` column existed still read (as generations); each target shows the
+    rows of its latest finished decontam run only."""
+    import pyarrow as pa
+
+    from warehouse.runs import RunRecord, write_run
+    from warehouse.schemas import CONTAMINATION
+    from warehouse.shards import run_dir, shard_name, write_shard
+
+    old_schema = pa.schema([f for f in CONTAMINATION if f.name != "target"])
+    row = {"benchmark": "gsm8k", "item_id": "7", "method": "ngram", "ngram": 13, "ngram_overlap": 1.0}
+    row |= {"difflib_ratio": None, "matched": "janet s ducks"}
+
+    def run(run_id: str, config: str, rows: list[dict], schema: pa.Schema) -> None:
+        write_run(data_root, RunRecord(run_id=run_id, flow="decontam", config=config, status="finished"))
+        table = pa.Table.from_pylist([r | {"run_id": run_id} for r in rows], schema=schema)
+        write_shard(run_dir(data_root, "contamination", run_id) / shard_name(0, 0), table, table="contamination")
+
+    run("20250101T000000-decontam-old", '{"ngram": 13}', [row | {"id": "g1"}], old_schema)
+    refresh_views(data_root)
+    assert query(data_root, "SELECT id, target FROM contamination")[1] == [("g1", "generations")]
+    run("20250102T000000-decontam-docs", '{"target": "docs"}', [row | {"id": "d1", "target": "docs"}], CONTAMINATION)
+    run("20250103T000000-decontam-docs", '{"target": "docs"}', [row | {"id": "d2", "target": "docs"}], CONTAMINATION)
+    refresh_views(data_root)
+    assert sorted(query(data_root, "SELECT id, target FROM contamination")[1]) == [
+        ("d2", "docs"),
+        ("g1", "generations"),
+    ]

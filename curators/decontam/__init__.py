@@ -1,0 +1,1 @@
+"""decontam stage: benchmark n-grams found in documents or generations."""
