@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -41,8 +42,11 @@ class _Server(ThreadingHTTPServer):
 class FakeLLM:
     """Start with `with FakeLLM() as fake:`; `fake.base_url` is the endpoint."""
 
-    def __init__(self, latency: float = 0.0, hang_seconds: float = 5.0) -> None:
+    def __init__(
+        self, latency: float = 0.0, hang_seconds: float = 5.0, scorer: Callable[[str], int] | None = None
+    ) -> None:
         self.latency = latency
+        self.scorer = scorer  # scenario "ok": the score of the answer, from the last user message
         self.hang_seconds = hang_seconds
         self.calls: Counter[str] = Counter()  # item -> calls
         self.total = 0
@@ -93,7 +97,7 @@ class FakeLLM:
                 if fake.latency:
                     time.sleep(fake.latency)
                 reask = "cannot be used" in text
-                fake.respond(self, name, n, reask, body)
+                fake.respond(self, name, n, reask, body, text)
 
         self._server = _Server(("127.0.0.1", 0), Handler)
         self.port = self._server.server_address[1]
@@ -103,8 +107,9 @@ class FakeLLM:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def respond(self, h: Any, name: str, n: int, reask: bool, body: dict[str, Any]) -> None:  # noqa: C901 - one branch a scenario
-        ok = json.dumps(_completion(json.dumps(VALID))).encode()
+    def respond(self, h: Any, name: str, n: int, reask: bool, body: dict[str, Any], text: str) -> None:  # noqa: C901 - one branch a scenario
+        valid = VALID if self.scorer is None else {"reason": "scripted", "score": self.scorer(text)}
+        ok = json.dumps(_completion(json.dumps(valid))).encode()
         if name == "ok":
             h._send(200, ok)
         elif name == "rate-limited":  # 429 twice with Retry-After, then fine

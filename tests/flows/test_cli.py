@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from curators.config import IngestConfig, SourceSpec
-from curators.ingest.plan import plan_units
+from curators.ingest.plan import plan_units, stdlib_dir
 from curators.ingest.store import ingest_unit
 from flows.cli import main
 from tests.corpus import prose, write_jsonl
@@ -233,6 +233,78 @@ def test_curate_run_end_to_end_on_the_python_stdlib(tmp_path: Path) -> None:
     )
     found = json.loads(dups.stdout)
     assert found["n"] == found["traced"]
+
+
+def log_page(k: int) -> str:
+    """A page of server log lines: the kind of junk a web crawl is full of."""
+    lines = [
+        f"2024-03-{1 + k % 28:02d} 12:{(k * 7 + i) % 60:02d}:{(k * 13 + i * 5) % 60:02d} INFO request "
+        f"id={k * 1000 + i:06d} method=GET path=/api/v1/items/{(k * 31 + i * 17) % 997} status=200 "
+        f"bytes={(k * 101 + i * 53) % 9000 + 200} duration_ms={(k + i * 3) % 90 + 4}"
+        for i in range(40)
+    ]
+    return "\n".join(lines)
+
+
+@pytest.mark.slow
+def test_curate_run_trains_scores_and_drops_a_duplicate(tmp_path: Path) -> None:
+    """`curate run` through every stage, none skipped: labels on both sides of the threshold come from a
+    scripted loopback endpoint (a real LLM's labels of 40 documents are not guaranteed to be varied enough
+    to train; `tests/flows/test_train_on_llm_labels.py` trains on the embedded model's own labels), then the
+    filter is trained and evaluated, every document scored, a planted exact duplicate dropped, and the
+    documents decontaminated; all through the real CLI, Prefect, DuckDB and the real embedding model."""
+    from tests.fake_llm import FakeLLM
+    from tests.realtext import EXPLAINED_MODULES, docstrings
+
+    texts = [docstrings(stdlib_dir() / f"{m}.py") for m in EXPLAINED_MODULES]
+    texts = [t for t in texts if len(t.split()) >= 150][:24]
+    assert len(texts) == 24
+    docs = [{"name": f"edu{i:02d}", "text": t} for i, t in enumerate(texts)]
+    docs += [{"name": f"log{k:02d}", "text": log_page(k)} for k in range(16)]
+    docs.append({"name": "edu03-again", "text": texts[3]})  # the duplicate
+    corpus = tmp_path / "crawl.jsonl"
+    corpus.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    (tmp_path / "curate.yaml").write_text(
+        f"ingest:\n  sources:\n    - {{path: {corpus}, name: crawl, id_field: name}}\n"
+        "run:\n  label_n: 60\n  label_max_doc_tokens: 256\n"
+        "filter:\n  min_labels: 20\n  n_estimators: 50\n"
+    )
+    with FakeLLM(scorer=lambda text: 1 if "INFO request" in text else 4) as fake:
+        env = {**os.environ, "CURATE_DATA": str(tmp_path / "data")}
+        env |= {"CURATE_LLM_BASE_URL": fake.base_url, "CURATE_LLM_MODEL": "scripted"}
+        done = subprocess.run([*CURATE, "run"], capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "skipped" not in done.stderr, done.stderr  # no stage skipped: train and score ran
+    assert fake.total == len(docs) - 1  # one request per distinct document: the duplicate's answer is reused
+
+    def sql(query: str) -> list[dict]:
+        answer = subprocess.run(
+            [*CURATE, "sql", query, "--json"], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path
+        )
+        assert answer.returncode == 0, answer.stderr
+        return [json.loads(line) for line in answer.stdout.splitlines() if line.strip()]  # JSON lines
+
+    labels = sql("SELECT round(l.score) AS score, count(*) AS n FROM labels l GROUP BY 1 ORDER BY 1")
+    assert {r["score"]: r["n"] for r in labels} == {1: 16, 4: 24}
+    filters = sql("SELECT count(*) AS n FROM filters")
+    assert filters[0]["n"] == 1
+    assert "baseline" in done.stdout  # the filter card: held-out metrics beside the majority baseline
+    scored = sql("SELECT count(*) AS n, count(*) FILTER (WHERE keep) AS kept FROM scores")
+    assert scored[0]["n"] == len(docs)
+    dups = sql(
+        "SELECT d.locator AS dropped, s.locator AS kept FROM dups x JOIN docs d ON d.id = x.id "
+        "JOIN docs s ON s.id = x.dup_of"
+    )
+    # The planted duplicate, and the log pages (one template once digits are normalised) among themselves.
+    dropped_edu = [(d["dropped"], d["kept"]) for d in dups if d["dropped"].startswith("edu")]
+    assert len(dropped_edu) == 1 and set(dropped_edu[0]) == {"edu03", "edu03-again"}
+    assert all(d["dropped"].startswith("log") == d["kept"].startswith("log") for d in dups)
+    curated = {r["locator"] for r in sql("SELECT locator FROM curated")}
+    assert dropped_edu[0][0] not in curated
+    kept_edu = sum(name.startswith("edu") for name in curated) / 24
+    kept_logs = sum(name.startswith("log") for name in curated) / 16
+    assert kept_edu > kept_logs  # the filter learned the labels' direction, not a quality bar
+    assert "decontam docs:" in done.stdout and sql("SELECT count(*) AS n FROM contamination")[0]["n"] == 0
 
 
 def test_prompts_list_show_and_render(small_warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:
