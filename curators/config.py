@@ -22,6 +22,7 @@ from curators.errors import ConfigError
 from curators.filter.config import EmbedConfig, FilterConfig, LabelConfig
 from curators.ingest.config import IngestConfig, SourceFormat, SourceSpec
 from curators.llm.config import LLMConfig, Price
+from curators.publish.config import ExportConfig
 from curators.settings import ENV_SETTINGS, Settings, StrictModel, api_key_from_env
 from curators.synth.config import (
     DiversityConfig,
@@ -37,6 +38,7 @@ __all__ = [
     "DedupConfig",
     "DiversityConfig",
     "EmbedConfig",
+    "ExportConfig",
     "ExercisesConfig",
     "FilterConfig",
     "IngestConfig",
@@ -96,6 +98,7 @@ class CurateConfig(StrictModel):
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     decontam: DecontamConfig = Field(default_factory=DecontamConfig)
     synth: SynthConfig = Field(default_factory=SynthConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
 
     def masked(self) -> dict[str, Any]:
         """The effective configuration as plain data, secrets replaced by '****'."""

@@ -10,6 +10,8 @@ never read.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,12 +78,31 @@ DERIVED_VIEWS: dict[str, str] = {
             GROUP BY coalesce(json_extract_string(config, '$.target'), 'generations')) latest
         USING (run_id)
     """,
-    # Current documents the filter keeps, less the duplicates (each dropped one is in `dups`) and the
-    # documents holding a benchmark item (each in `contamination`, with the benchmark and item).
+    # Current documents that passed every stage that ran; a stage that never ran drops nothing. Once a filter
+    # scored anything, a document needs a score that keeps it (`dropped` names the unscored). Less the
+    # duplicates (each in `dups`) and the documents holding a benchmark item (each in `contamination`).
     "curated": """
-        SELECT d.*, s.score, s.proba FROM docs d JOIN scores s USING (id)
-        WHERE s.keep AND d.id NOT IN (SELECT id FROM dups)
+        SELECT d.*, s.score, s.proba FROM docs d LEFT JOIN scores s USING (id)
+        WHERE (s.keep OR (s.id IS NULL AND NOT EXISTS (SELECT 1 FROM scores)))
+          AND d.id NOT IN (SELECT id FROM dups WHERE target = 'docs')
           AND d.id NOT IN (SELECT id FROM contamination WHERE target = 'docs')
+    """,
+    # Every current document that is not in `curated`, once per reason: why was this document dropped?
+    "dropped": """
+        SELECT d.id, d.source, d.locator, 'duplicate' AS reason,
+               x.method || ' duplicate of ' || x.dup_of || ' (similarity ' || round(x.similarity, 3) || ')' AS detail
+        FROM docs d JOIN dups x ON x.id = d.id AND x.target = 'docs'
+        UNION ALL
+        SELECT d.id, d.source, d.locator, 'contaminated',
+               string_agg(c.benchmark || ' item ' || c.item_id, ', ' ORDER BY c.benchmark, c.item_id)
+        FROM docs d JOIN contamination c ON c.id = d.id AND c.target = 'docs' GROUP BY d.id, d.source, d.locator
+        UNION ALL
+        SELECT d.id, d.source, d.locator, 'below_threshold',
+               'score ' || round(s.score, 2) || ' of filter ' || s.filter_id
+        FROM docs d JOIN scores s USING (id) WHERE NOT s.keep
+        UNION ALL
+        SELECT d.id, d.source, d.locator, 'not_scored', 'a filter exists but has not scored it: run `curate score`'
+        FROM docs d WHERE EXISTS (SELECT 1 FROM scores) AND d.id NOT IN (SELECT id FROM scores)
     """,
     "seeds": "SELECT * FROM seeds_all QUALIFY row_number() OVER (PARTITION BY seed_id ORDER BY run_id DESC) = 1",
     "generations": """
@@ -214,3 +235,15 @@ def query(root: Path, sql: str, params: list[Any] | None = None) -> tuple[list[s
             return [], []
         columns = [d[0] for d in cursor.description]
         return columns, cursor.fetchall()
+
+
+@contextmanager
+def reading(root: Path, sql: str, batch_rows: int = 2048) -> Iterator[pa.RecordBatchReader]:
+    """Run read-only SQL and read its result as Arrow record batches of at most `batch_rows` rows (the
+    reader's schema is known before the first batch): a result larger than memory is never held whole."""
+    with connect(root, read_only=True) as con:
+        try:
+            reader = con.sql(sql).to_arrow_reader(batch_rows)
+        except duckdb.Error as exc:
+            raise CurateError(f"SQL error: {exc}") from None
+        yield reader

@@ -1,0 +1,1 @@
+"""publish stage: the warehouse's products as a `datasets`-loadable folder with its dataset card."""

@@ -1,0 +1,261 @@
+"""The dataset card, `OUT/README.md`: the Hub's YAML metadata (built with huggingface_hub's DatasetCardData:
+`configs` with their files, `dataset_info` with features and sizes, license, languages, task categories, size
+category, tags) and a body generated from the warehouse, never edited by hand: the pipeline as it ran, the
+funnel, the filter, dedup, decontamination, synthetic data, a sample record per config and how to load it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyarrow as pa
+
+from curators.publish.config import ExportConfig
+from curators.publish.export import ConfigFiles
+
+TASKS = {"pretrain": "text-generation", "textbooks": "text-generation", "exercises": "text-generation"}
+SYNTHETIC = {"textbooks", "exercises"}
+SAMPLE_CHARS = 600
+
+
+def size_category(rows: int) -> str:
+    """The Hub's size category of a row count."""
+    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")]
+    bounds += [(10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+    return next((label for bound, label in bounds if rows < bound), "n>1B")
+
+
+def _features(schema: pa.Schema) -> list[dict[str, Any]]:
+    from datasets import Features
+
+    # `_to_yaml_list` is what `datasets` itself writes into a card's `dataset_info` (push_to_hub).
+    return Features.from_arrow_schema(schema)._to_yaml_list()
+
+
+STAGE_TAGS = {"train": "educational-filter", "dedup": "deduplicated", "decontam": "decontaminated"}
+
+
+def card_data(configs: list[ConfigFiles], config: ExportConfig, title: str, ran: list[str]) -> Any:
+    """The YAML metadata, as a DatasetCardData; `ran`: the flows that ran (their tags)."""
+    from huggingface_hub import DatasetCardData
+
+    default = next((c.name for c in configs if c.name != "rejected"), configs[0].name if configs else None)
+    tags = ["curators", *(tag for stage, tag in STAGE_TAGS.items() if stage in ran)]
+    if any(c.name in SYNTHETIC for c in configs):
+        tags.append("synthetic")
+    return DatasetCardData(
+        pretty_name=title,
+        license=config.license,
+        language=config.language,
+        task_categories=sorted({TASKS[c.name] for c in configs if c.name in TASKS}) or None,
+        size_categories=[size_category(sum(c.rows for c in configs if c.name != "rejected"))],
+        tags=tags,
+        configs=[
+            {"config_name": c.name, "data_files": [{"split": "train", "path": c.pattern}]}
+            | ({"default": True} if c.name == default else {})
+            for c in configs
+        ],
+        dataset_info=[
+            {
+                "config_name": c.name,
+                "features": _features(c.schema),
+                "splits": [{"name": "train", "num_bytes": c.nbytes, "num_examples": c.rows}],
+                "download_size": c.download_size,
+                "dataset_size": c.nbytes,
+            }
+            for c in configs
+        ],
+    )
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    def cell(value: Any) -> str:
+        text = f"{value:,}" if isinstance(value, int) else f"{value:.3f}" if isinstance(value, float) else str(value)
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows])
+
+
+def card_body(
+    title: str,
+    configs: list[ConfigFiles],
+    tokens: dict[str, int | None],
+    samples: dict[str, dict[str, Any]],
+    facts: dict[str, Any],
+    masked_config: dict[str, Any],
+    tokenizer: str | None,
+) -> str:
+    """The card's Markdown body, from the export and the warehouse's facts."""
+    funnel = facts["funnel"]
+    ran = ", ".join(r["flow"] for r in facts["runs"]) or "none"
+    out = [f"# {title}", ""]
+    out += [
+        "Training data for small language models, curated with curators (ingest, LLM labels of educational "
+        "value, a random-forest filter over sentence embeddings, exact and MinHash deduplication, benchmark "
+        f"decontamination, synthetic data). Stages that ran for this export: {ran}. Everything below is "
+        "generated from the warehouse the export was made from.",
+        "",
+        "## Configs",
+        "",
+        _table(
+            ["config", "rows", f"tokens ({tokenizer or 'not counted'})", "files", "Parquet bytes"],
+            [
+                [
+                    c.name,
+                    c.rows,
+                    tokens.get(c.name) if tokens.get(c.name) is not None else "-",
+                    len(c.files),
+                    c.download_size,
+                ]
+                for c in configs
+            ],
+        ),
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        "",
+        *[f'{c.name} = load_dataset("REPO_OR_FOLDER", "{c.name}", split="train")' for c in configs],
+        "```",
+        "",
+        "## Funnel (documents)",
+        "",
+        _table(
+            ["step", "documents"],
+            [
+                ["seen (ingested + rejected)", funnel["seen"]],
+                ["rejected at ingest", funnel["rejected_at_ingest"]],
+                ["documents", funnel["documents"]],
+                ["below the filter's threshold", funnel["below_threshold"]],
+                ["not scored (a filter exists)", funnel["not_scored"]],
+                ["duplicates", funnel["duplicates"]],
+                ["contaminated", funnel["contaminated"]],
+                ["kept (`pretrain`)", funnel["kept"]],
+            ],
+        ),
+        "",
+        "A stage that never ran drops nothing; a document can be dropped for several reasons (each counted).",
+        "",
+    ]
+    if facts["rejects"]:
+        out += [
+            "Rejected at ingest, by reason:",
+            "",
+            _table(["reason", "inputs"], [[r["reason"], r["n"]] for r in facts["rejects"]]),
+            "",
+        ]
+    if facts["sources"]:
+        out += [
+            "Per source:",
+            "",
+            _table(
+                ["source", "documents", "kept"], [[r["source"], r["documents"], r["kept"]] for r in facts["sources"]]
+            ),
+            "",
+        ]
+    out += [
+        "## Pipeline as run",
+        "",
+        _table(
+            ["stage", "run id", "finished", "counts"],
+            [[r["flow"], f"`{r['run_id']}`", r["finished"], r["counts"] or ""] for r in facts["runs"]],
+        )
+        if facts["runs"]
+        else "No stage has run.",
+        "",
+    ]
+    versions = next((json.loads(r["versions"]) for r in reversed(facts["runs"]) if r.get("versions")), {})
+    if versions:
+        out += ["Package versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())), ""]
+    if facts["labels"]:
+        out += [
+            "## Labels",
+            "",
+            _table(
+                ["labeller", "prompt", "score", "documents"],
+                [[r["model"], f"`{r['prompt_id']}`", r["score"], r["n"]] for r in facts["labels"]],
+            ),
+            "",
+        ]
+    flt = facts["filter"]
+    if flt:
+        metrics = flt["metrics"]
+        out += [
+            "## Educational filter",
+            "",
+            f"`{flt['filter_id']}`: {flt['kind']} over `{flt['embedder']}` embeddings, trained on {flt['n_labels']:,} "
+            f"labels of {', '.join(flt['labellers']) or 'unknown'}; keep = the predicted score rounds to at least "
+            f"{flt['threshold']}. Held-out F1 at the threshold {flt['f1']:.3f} (majority baseline "
+            f"{flt['baseline_f1']:.3f}).",
+            "",
+        ]
+        shown = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+        if shown:
+            out += [_table(["metric", "value"], [[k, v] for k, v in sorted(shown.items())]), ""]
+    if facts["dups"]:
+        out += [
+            "## Deduplication",
+            "",
+            _table(["method", "documents removed"], [[r["method"], r["n"]] for r in facts["dups"]]),
+            "",
+        ]
+        dedup = masked_config.get("dedup", {})
+        out += [
+            f"Settings: `{json.dumps(dedup.get('minhash', {}), sort_keys=True)}`, keep order {dedup.get('keep')}.",
+            "",
+        ]
+    if facts["contamination"]:
+        out += [
+            "## Decontamination",
+            "",
+            _table(
+                ["target", "benchmark", "flagged", "items matched"],
+                [[r["target"], r["benchmark"], r["flagged"], r["items"]] for r in facts["contamination"]],
+            ),
+            "",
+        ]
+    else:
+        out += [
+            "## Decontamination",
+            "",
+            "No benchmark item found (or decontamination did not run: see the stages above).",
+            "",
+        ]
+    if facts["generations"]:
+        out += [
+            "## Synthetic data",
+            "",
+            _table(
+                ["task", "status", "generations", "tokens out", "cost (USD)"],
+                [[r["task"], r["status"], r["n"], r["tokens_out"], float(r["cost_usd"])] for r in facts["generations"]],
+            ),
+            "",
+        ]
+    out += ["## Sample records", ""]
+    for name, row in samples.items():
+        shown = {
+            k: (v[:SAMPLE_CHARS] + " ..." if isinstance(v, str) and len(v) > SAMPLE_CHARS else v)
+            for k, v in row.items()
+        }
+        out += [f"`{name}`:", "", "```json", json.dumps(shown, indent=2, ensure_ascii=False, default=str), "```", ""]
+    out += [
+        "## Configuration",
+        "",
+        "The effective configuration of the export (secrets masked):",
+        "",
+        "```json",
+        json.dumps(masked_config, indent=2, sort_keys=True, default=str),
+        "```",
+        "",
+        "Lineage: every row carries its `id` (documents: sha256 of source and locator; generations: of method, "
+        "seed and text), its `source` and `locator` or `seed_id`, and the run that wrote it.",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def render_card(data: Any, body: str) -> str:
+    """README.md: the YAML front matter, then the body."""
+    from huggingface_hub import DatasetCard
+
+    return str(DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}"))

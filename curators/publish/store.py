@@ -1,0 +1,144 @@
+"""The publish stage's warehouse reads: the rows of each product (in a stable order, as Arrow batches), and
+the facts of the dataset card (stages that ran, the funnel, the filter, dedup, decontamination, labels)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from warehouse.catalog import query, reading
+
+# Each product's rows, ordered by id so that two exports of one warehouse are the same bytes. Every row
+# carries what traces it back: its id, source and locator (documents) or seed (generations), and run ids.
+PRODUCT_SQL = {
+    "pretrain": """
+        SELECT id, text, source, locator, score, meta, run_id AS ingest_run_id FROM curated ORDER BY id
+    """,
+    "textbooks": """
+        SELECT g.id, g.text, g.seed_id, y.subject, y.topic, y.subtopic, y.audience, y.style, g.model, g.prompt_id,
+               y.score, g.run_id AS synth_run_id
+        FROM synthetic y JOIN generations g USING (id) WHERE y.usable AND g.task = 'textbook' ORDER BY g.id
+    """,
+    "exercises": """
+        SELECT g.id, g.text, g.parent_id, g.seed_id, y.subject, y.topic, y.subtopic, g.model, g.prompt_id,
+               y.score, g.run_id AS synth_run_id
+        FROM synthetic y JOIN generations g USING (id) WHERE y.usable AND g.task = 'exercise' ORDER BY g.id
+    """,
+    # Every input or row that did not make it, with its reason: input rejects, dropped documents, and
+    # generations that are not usable.
+    "rejected": """
+        SELECT * FROM (
+            SELECT NULL::VARCHAR AS id, 'ingest' AS stage, reason, detail, source, locator, run_id FROM rejects
+            UNION ALL
+            SELECT p.id, 'curate', p.reason, p.detail, p.source, p.locator, d.run_id
+            FROM dropped p JOIN docs d USING (id)
+            UNION ALL
+            SELECT y.id, 'synth',
+                   CASE WHEN y.status <> 'ok' THEN y.status WHEN y.is_dup THEN 'duplicate'
+                        WHEN y.contaminated THEN 'contaminated' ELSE 'below_threshold' END,
+                   coalesce(y.reason, CASE WHEN y.is_dup THEN 'duplicate of ' || y.dup_of
+                                           WHEN y.contaminated THEN 'holds items of ' || y.benchmarks
+                                           ELSE 'score ' || round(y.score, 2) END),
+                   'synthetic', y.seed_id, g.run_id
+            FROM synthetic y JOIN generations g USING (id) WHERE NOT y.usable
+        ) ORDER BY stage, source, locator, reason, id
+    """,
+}
+
+
+def product_rows(root: Path) -> dict[str, int]:
+    """Rows of every product."""
+    return {name: query(root, f"SELECT count(*) FROM ({sql})")[1][0][0] for name, sql in PRODUCT_SQL.items()}
+
+
+@contextmanager
+def product_reader(root: Path, name: str, batch_rows: int = 2048) -> Iterator[pa.RecordBatchReader]:
+    """One product's rows as Arrow batches, in its stable order."""
+    with reading(root, PRODUCT_SQL[name], batch_rows) as reader:
+        yield reader
+
+
+def _rows(root: Path, sql: str) -> list[dict[str, Any]]:
+    columns, rows = query(root, sql)
+    return [dict(zip(columns, r, strict=True)) for r in rows]
+
+
+def card_facts(root: Path) -> dict[str, Any]:
+    """What the card tells, read from the warehouse: plain data, no secrets (run configs are stored without)."""
+    runs = _rows(
+        root,
+        """
+        SELECT flow, arg_max(run_id, coalesce(finished, started)) AS run_id,
+               arg_max(counts, coalesce(finished, started)) AS counts,
+               arg_max(versions, coalesce(finished, started)) AS versions,
+               max(coalesce(finished, started))::VARCHAR AS finished
+        FROM runs WHERE status = 'finished' GROUP BY flow ORDER BY min(started)
+        """,
+    )
+    funnel = _rows(
+        root,
+        """
+        SELECT (SELECT count(*) FROM docs) + (SELECT count(*) FROM rejects) AS seen,
+               (SELECT count(*) FROM rejects) AS rejected_at_ingest,
+               (SELECT count(*) FROM docs) AS documents,
+               (SELECT count(DISTINCT id) FROM dropped WHERE reason = 'below_threshold') AS below_threshold,
+               (SELECT count(DISTINCT id) FROM dropped WHERE reason = 'not_scored') AS not_scored,
+               (SELECT count(DISTINCT id) FROM dropped WHERE reason = 'duplicate') AS duplicates,
+               (SELECT count(DISTINCT id) FROM dropped WHERE reason = 'contaminated') AS contaminated,
+               (SELECT count(*) FROM curated) AS kept,
+               (SELECT coalesce(sum(n_bytes), 0) FROM docs) AS document_bytes,
+               (SELECT coalesce(sum(n_bytes), 0) FROM curated) AS kept_bytes
+        """,
+    )[0]
+    filters = _rows(
+        root,
+        """
+        SELECT filter_id, kind, embedder, labellers, n_labels, threshold, f1, baseline_f1, metrics
+        FROM filters_all ORDER BY created DESC LIMIT 1
+        """,
+    )
+    newest_filter = filters[0] if filters else None
+    if newest_filter:
+        newest_filter["labellers"] = json.loads(newest_filter["labellers"] or "[]")
+        newest_filter["metrics"] = json.loads(newest_filter["metrics"] or "{}")
+    return {
+        "runs": runs,
+        "funnel": funnel,
+        "rejects": _rows(root, "SELECT reason, count(*) AS n FROM rejects GROUP BY 1 ORDER BY 2 DESC, 1"),
+        "sources": _rows(
+            root,
+            """
+            SELECT d.source, count(*) AS documents, count(c.id) AS kept
+            FROM docs d LEFT JOIN curated c USING (id) GROUP BY 1 ORDER BY 1
+            """,
+        ),
+        "labels": _rows(
+            root,
+            """
+            SELECT model, prompt_id, score, count(*) AS n FROM labels WHERE status = 'ok'
+            GROUP BY ALL ORDER BY model, prompt_id, score
+            """,
+        ),
+        "filter": newest_filter,
+        "dups": _rows(root, "SELECT method, count(*) AS n FROM dups WHERE target = 'docs' GROUP BY 1 ORDER BY 1"),
+        "contamination": _rows(
+            root,
+            """
+            SELECT target, benchmark, count(DISTINCT id) AS flagged, count(DISTINCT item_id) AS items
+            FROM contamination GROUP BY 1, 2 ORDER BY 1, 2
+            """,
+        ),
+        "generations": _rows(
+            root,
+            """
+            SELECT task, status, count(*) AS n, coalesce(sum(tokens_out), 0) AS tokens_out,
+                   coalesce(sum(cost_usd), 0) AS cost_usd
+            FROM generations GROUP BY 1, 2 ORDER BY 1, 2
+            """,
+        ),
+    }

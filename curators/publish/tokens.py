@@ -1,0 +1,52 @@
+"""Token counts of an export, with a named tokenizer: an embedded model's own (transformers reads it from the
+GGUF file, with the `gguf` package) or any local folder holding a tokenizer. Nothing is downloaded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from curators.errors import ConfigError
+
+ALIASES = {"smollm2": "smollm2-135m-instruct-q4_1"}
+BATCH = 256
+
+
+def load_tokenizer(spec: str) -> Any:
+    """The tokenizer named by `spec`: an alias ('smollm2'), an embedded model's name, or a local folder."""
+    from transformers import AutoTokenizer
+
+    from curators.llm.local_server import MODELS, resolve_model
+
+    name = ALIASES.get(spec, spec)
+    try:
+        tokenizer = None
+        if name in MODELS:
+            gguf = resolve_model(name)
+            tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        elif Path(spec).is_dir():
+            tokenizer = AutoTokenizer.from_pretrained(spec, local_files_only=True)
+    except (OSError, ValueError, ImportError) as exc:
+        raise ConfigError(f"cannot load the tokenizer {spec!r}: {exc}") from exc
+    if tokenizer is not None:
+        tokenizer.model_max_length = 1 << 40  # we count, we do not feed a model: no "sequence too long" warning
+        return tokenizer
+    raise ConfigError(
+        f"unknown tokenizer {spec!r}",
+        hint=f"use 'smollm2', an embedded model ({', '.join(MODELS)}), a local folder with a tokenizer, "
+        "or `export.tokenizer: null` to count no tokens",
+    )
+
+
+def count_tokens(tokenizer: Any, texts: Iterable[str]) -> int:
+    """Tokens of every text, without special tokens, counted a batch at a time."""
+    total, batch = 0, []
+    for text in texts:
+        batch.append(text)
+        if len(batch) == BATCH:
+            total += sum(len(ids) for ids in tokenizer(batch, add_special_tokens=False)["input_ids"])
+            batch = []
+    if batch:
+        total += sum(len(ids) for ids in tokenizer(batch, add_special_tokens=False)["input_ids"])
+    return total
