@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-import curators.dedup.clusters
 from curators.dedup.minhash import MinHashConfig, shingle
 from flows.cli import main
 from tests.curators.dedup.test_clusters import delete_words, exact_jaccard, insert_word, real_texts
 from tests.curators.dedup.test_minhash import CHINESE, RUSSIAN, big_document, paragraphs
 from warehouse.catalog import query, refresh_views
+from warehouse.runs import read_runs
 from warehouse.schemas import FILTERS, SCORES
 from warehouse.shards import done_shards, run_dir, shard_name, write_shard
 
@@ -156,9 +159,33 @@ def test_dedup_finds_planted_duplicates_and_reruns_are_incremental(
     assert set(first_rows) <= set(dup_rows(data_root))  # the old dups are kept as they were
 
 
-def test_a_run_killed_during_verification_resumes_to_the_same_dups(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+# Runs `curate dedup` in a child process that, in its second verification block (the first one verified and
+# stored), writes a marker file and waits there to be killed.
+KILLED_CHILD = """
+import sys, threading
+from pathlib import Path
+import curators.dedup.clusters as clusters
+from flows.cli import main
+
+marker = Path(sys.argv[1])
+real_verify = clusters.verify_block
+calls = []
+
+def verify_then_hold(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:
+        marker.write_text("in the second verification block")
+        threading.Event().wait()
+    return real_verify(*args, **kwargs)
+
+clusters.verify_block = verify_then_hold
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_a_run_killed_during_verification_resumes_to_the_same_dups(tmp_path: Path) -> None:
+    from prefect.settings import PREFECT_API_URL
+
     source = write_corpus(tmp_path / "one.jsonl", corpus_one())
     config = tmp_path / "curate.yaml"
     config.write_text("dedup:\n  verify_block_pairs: 1\n")
@@ -167,31 +194,37 @@ def test_a_run_killed_during_verification_resumes_to_the_same_dups(
         ingest(root, source, "one")
     assert main(["-c", str(config), "-d", str(whole), "dedup"]) == 0
     _, uninterrupted = run_counts(whole, "dedup")
+    assert uninterrupted["candidates"] >= 2  # a second block to be killed in
 
-    real_verify = curators.dedup.clusters.verify_block
-    calls = []
+    marker = tmp_path / "holding"
+    args = [str(marker), "-c", str(config), "-d", str(killed), "dedup"]
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}  # the tests' Prefect server
+    child = subprocess.Popen([sys.executable, "-c", KILLED_CHILD, *args], env=env)
+    try:
+        deadline = time.monotonic() + 300
+        while not marker.exists():
+            assert child.poll() is None, "the child ended before it was killed"
+            assert time.monotonic() < deadline, "the child never reached its second verification block"
+            time.sleep(0.05)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    # Killed mid-stage: one block verified and stored, no dups written, the run never ended.
+    assert [done["rows"] for _, done in done_shards(killed, "dup_pairs")] == [1]
+    assert done_shards(killed, "dups") == []
+    (dedup_run,) = [r for r in read_runs(killed) if r.flow == "dedup"]
+    assert dedup_run.status == "running" and dedup_run.finished is None
 
-    def dies_after_one_block(*args: object, **kwargs: object) -> list:
-        calls.append(1)
-        if len(calls) > 1:
-            raise RuntimeError("killed during verification")
-        return real_verify(*args, **kwargs)
-
-    monkeypatch.setattr(curators.dedup.clusters, "verify_block", dies_after_one_block)
-    capsys.readouterr()
-    assert main(["-c", str(config), "-d", str(killed), "dedup"]) == 1
-    assert "killed during verification" in capsys.readouterr().err
-    status, _ = run_counts(killed, "dedup")
-    assert status == "failed"
-    assert query(killed, "SELECT count(*) FROM dups")[1] == [(0,)]  # no finished run: nothing dropped yet
-    assert len(verified_pairs(killed)) == 1  # the first block was kept
-
-    monkeypatch.setattr(curators.dedup.clusters, "verify_block", real_verify)
     assert main(["-c", str(config), "-d", str(killed), "dedup"]) == 0
     status, resumed = run_counts(killed, "dedup")
     assert status == "finished"
+    assert run_counts(killed, "minhash")[1]["computed"] == 0  # the signatures were kept too
     assert resumed["candidates"] == uninterrupted["candidates"]
     assert resumed["verified"] == uninterrupted["candidates"] - 1 and resumed["reused"] == 1
+    # Nothing doubled: each candidate pair verified once, across the killed and the resumed call.
+    _, rows = query(killed, "SELECT count(*), count(DISTINCT (a, b)) FROM dup_pairs")
+    assert rows == [(uninterrupted["candidates"], uninterrupted["candidates"])]
     assert dup_rows(killed) == dup_rows(whole)
     assert dups(killed) == EXPECTED_ONE
 

@@ -4,8 +4,10 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,21 +21,27 @@ from tests.corpus import prose, write_jsonl
 from tests.fake_llm import FakeLLM
 from warehouse.catalog import query, refresh_views
 from warehouse.runs import open_run
+from warehouse.shards import done_shards
 
 N_DOCS = 40
 
 
-@pytest.fixture
-def corpus_root(tmp_path: Path, data_root: Path) -> Path:
+def ingest_corpus(root: Path, tmp_path: Path) -> Path:
+    """N_DOCS distinct documents and one exact duplicate, from the same file whatever the root."""
     path = tmp_path / "docs.jsonl"
     lines = [json.dumps({"text": prose(i, 60)}).encode() for i in range(N_DOCS)]
     lines += [json.dumps({"text": prose(0, 60)}).encode()]  # an exact duplicate: never labelled twice
     write_jsonl(path, lines)
     config = IngestConfig(sources=[SourceSpec(path=str(path), name="docs")])
-    with open_run(data_root, "ingest", config) as run:
+    with open_run(root, "ingest", config) as run:
         for unit in plan_units(config).units:
-            ingest_unit(unit, data_root, run.run_id, config)
-    return data_root
+            ingest_unit(unit, root, run.run_id, config)
+    return root
+
+
+@pytest.fixture
+def corpus_root(tmp_path: Path, data_root: Path) -> Path:
+    return ingest_corpus(data_root, tmp_path)
 
 
 def test_the_sample_skips_exact_duplicates_and_is_stored_for_resume(corpus_root: Path) -> None:
@@ -53,43 +61,94 @@ def test_truncation_is_recorded() -> None:
     assert truncate("short", 100) == ("short", False)
 
 
+KILL_CONFIG = LabelConfig(n=100, strategy="random", batch=4)  # 10 batches of 4 documents
+KILL_LLM = LLMConfig(concurrency=2, backoff_s=0.01)
+ANSWERED = 18  # answers the endpoint gives before it holds every request, until the child is killed
+
 CHILD = """
 import sys
 from pathlib import Path
 from curators.config import LabelConfig, LLMConfig
 from curators.filter.label import label_sample
 from curators.llm.gateway import Endpoint
-root, base_url = Path(sys.argv[1]), sys.argv[2]
-label_sample(root, "label-run", LabelConfig(n=100, batch=4), LLMConfig(concurrency=2, backoff_s=0.01),
+root, base_url, label, llm = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+label_sample(root, "label-run", LabelConfig.model_validate_json(label), LLMConfig.model_validate_json(llm),
              Endpoint(base_url, "fake-model"))
 """
 
 
-def test_a_killed_label_stage_reruns_only_what_is_missing(corpus_root: Path) -> None:
-    llm = LLMConfig(concurrency=2, backoff_s=0.01)
-    with FakeLLM(latency=0.05) as fake:
-        child = subprocess.Popen([sys.executable, "-c", CHILD, str(corpus_root), fake.base_url])
-        deadline = time.monotonic() + 60
-        while fake.total < N_DOCS // 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        cached_after_kill = len(ResponseCache(corpus_root))
-        calls_before = fake.total
-        assert 0 < cached_after_kill < N_DOCS
+class HeldLLM(FakeLLM):
+    """The fake endpoint, answering only its first `answer` requests while `open` is False: every later
+    request is held unanswered (so never paid) until `release` is set, then dropped."""
 
-        summary = label_sample(
-            corpus_root, "label-run", LabelConfig(n=100, batch=4), llm, Endpoint(fake.base_url, "fake-model")
-        )
-        new_calls = fake.total - calls_before
-    # Only the answers not yet in the cache were asked for; nothing paid for was asked again.
-    assert new_calls == summary.http_requests == N_DOCS - cached_after_kill
-    assert summary.cache_hits + new_calls == N_DOCS - 4 * summary.batches_skipped
-    assert summary.ok == N_DOCS
+    def __init__(self, answer: int) -> None:
+        super().__init__()
+        self.answer = answer
+        self.open = False
+        self.paid: list[str] = []  # the messages of every answered request, in order
+        self.holding = threading.Event()  # set once a request is held
+        self.release = threading.Event()
+
+    def respond(self, h: Any, name: str, n: int, reask: bool, body: dict[str, Any], *rest: Any) -> None:
+        asked = json.dumps(body["messages"], sort_keys=True)
+        with self._lock:
+            hold = not self.open and len(self.paid) >= self.answer
+            if not hold:
+                self.paid.append(asked)
+        if hold:
+            self.holding.set()
+            self.release.wait()
+            h.close_connection = True  # the asker is dead by now: no answer
+            return
+        super().respond(h, name, n, reask, body, *rest)
+
+
+def label_rows(root: Path) -> list[tuple]:
+    """The labels, less the columns that say which call paid for them (`cached`, usage, attempts, run)."""
+    _, rows = query(
+        root,
+        "SELECT id, prompt_id, model, score, rationale, raw, status, error, truncated, chars_sent, cache_key "
+        "FROM labels ORDER BY id",
+    )
+    return rows
+
+
+def test_a_killed_label_stage_reruns_only_what_is_missing(tmp_path: Path, corpus_root: Path) -> None:
+    reference = ingest_corpus(tmp_path / "uninterrupted", tmp_path)
+    with FakeLLM() as fake:
+        label_sample(reference, "label-run", KILL_CONFIG, KILL_LLM, Endpoint(fake.base_url, "fake-model"))
+
+    with HeldLLM(answer=ANSWERED) as fake:
+        args = [str(corpus_root), fake.base_url, KILL_CONFIG.model_dump_json(), KILL_LLM.model_dump_json()]
+        child = subprocess.Popen([sys.executable, "-c", CHILD, *args])
+        try:
+            # Mid-stage: the endpoint holds the child's next requests, and every answer given is in the journal.
+            deadline = time.monotonic() + 180
+            while not (fake.holding.is_set() and len(ResponseCache(corpus_root)) == ANSWERED):
+                assert child.poll() is None, "the child ended before it was killed"
+                assert time.monotonic() < deadline, "the child never reached the held requests"
+                time.sleep(0.05)
+            done_at_kill = len(done_shards(corpus_root, "labels"))
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+        assert child.returncode == -signal.SIGKILL
+        # The kill landed mid-stage: some batches written, not all, and no answer beyond those journaled.
+        assert 0 < done_at_kill <= len(done_shards(corpus_root, "labels")) < N_DOCS // 4
+        assert len(fake.paid) == len(ResponseCache(corpus_root)) == ANSWERED
+
+        fake.open = True
+        fake.release.set()
+        summary = label_sample(corpus_root, "label-run", KILL_CONFIG, KILL_LLM, Endpoint(fake.base_url, "fake-model"))
+    before, after = fake.paid[:ANSWERED], fake.paid[ANSWERED:]
+    # Only what was never answered is asked: no paid request is repeated, each document is paid once.
+    assert len(after) == summary.http_requests == N_DOCS - ANSWERED
+    assert not set(after) & set(before) and len(set(fake.paid)) == N_DOCS
+    assert summary.cache_hits == ANSWERED - 4 * summary.batches_skipped and summary.ok == N_DOCS
+    # Nothing lost, nothing doubled: the rows of the uninterrupted run.
     _, rows = query(corpus_root, "SELECT count(*), count(DISTINCT id) FROM labels_all")
-    assert rows == [(N_DOCS, N_DOCS)]  # no duplicated rows
-    _, rows = query(corpus_root, "SELECT min(score), max(score), bool_and(status = 'ok') FROM labels")
-    assert rows == [(3, 3, True)]
+    assert rows == [(N_DOCS, N_DOCS)]
+    assert label_rows(corpus_root) == label_rows(reference)
     # The response cache is queryable too: one paid answer per document.
     _, rows = query(corpus_root, "SELECT count(*), count(DISTINCT key), sum(tokens_in) FROM llm_responses")
     assert rows == [(N_DOCS, N_DOCS, 50 * N_DOCS)]

@@ -77,6 +77,9 @@ def finish_and_check(root: Path, config: IngestConfig) -> None:
     assert sum(r.seen for r in results) == N_LINES
     assert query(root, "SELECT count(*), count(DISTINCT id) FROM docs_all")[1] == [(N_LINES - n_bad,) * 2]
     assert query(root, "SELECT count(*), count(DISTINCT locator) FROM rejects_all")[1] == [(n_bad, n_bad)]
+    # Exactly the documents of the input, each once: the rows of an uninterrupted run.
+    _, rows = query(root, "SELECT text FROM docs_all ORDER BY text")
+    assert [r[0] for r in rows] == sorted(prose(i, 30) for i in range(N_LINES) if i % BAD_EVERY)
     assert not list(table_dir(root, "docs").parent.rglob(".*.tmp"))
 
 
@@ -109,16 +112,43 @@ def test_a_shard_cut_by_a_kill_is_never_read_and_the_rerun_completes(
     finish_and_check(data_root, config)
 
 
+def stop_and_wait(child: subprocess.Popen) -> None:
+    """SIGSTOP the child and wait until every thread of it is stopped: from then on it writes nothing."""
+    child.send_signal(signal.SIGSTOP)
+    deadline = time.monotonic() + 60
+    while True:
+        states = []
+        for task in Path(f"/proc/{child.pid}/task").iterdir():
+            try:  # the state is the field after the parenthesised command name
+                states.append((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+            except FileNotFoundError:  # a thread that just ended
+                continue
+        assert "Z" not in states, "the child finished before it was stopped"
+        if states and all(state in "tT" for state in states):
+            return
+        assert time.monotonic() < deadline, f"the child did not stop: {states}"
+        time.sleep(0.01)
+
+
 def test_killed_at_a_random_moment_then_rerun_loses_and_doubles_nothing(tmp_path: Path, data_root: Path) -> None:
     config = config_for(make_input(tmp_path))
+    total = N_LINES - len(range(0, N_LINES, BAD_EVERY))
     child = subprocess.Popen([sys.executable, "-c", CHILD, config.model_dump_json(), str(data_root), "none"])
-    deadline = time.monotonic() + 60
-    while marked_rows(data_root, "docs") < 3000 and child.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
+    try:
+        deadline = time.monotonic() + 120
+        while marked_rows(data_root, "docs") == 0:  # the first shard is done: 29 more to go
+            assert child.poll() is None, "the child ended before it was stopped"
+            assert time.monotonic() < deadline, "the child marked no shard in time"
+            time.sleep(0.01)
+        stop_and_wait(child)  # wherever it is now: the moment of the kill
+        marked_at_kill = marked_rows(data_root, "docs")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    assert 0 < marked_at_kill == marked_rows(data_root, "docs") < total  # killed mid-stage: some shards, not all
     refresh_views(data_root)
-    assert query(data_root, "SELECT count(*) FROM docs_all")[1] == [(marked_rows(data_root, "docs"),)]
+    assert query(data_root, "SELECT count(*) FROM docs_all")[1] == [(marked_at_kill,)]
     finish_and_check(data_root, config)
 
 

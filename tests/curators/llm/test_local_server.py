@@ -117,10 +117,11 @@ def test_the_server_dies_with_a_killed_parent(tmp_path: Path, model_cache: Path)
     )
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     pid, port = map(int, parent.stdout.readline().split())
-    assert httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=5).status_code == 200
+    assert httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=60).status_code == 200
     parent.send_signal(signal.SIGKILL)
     parent.wait()
-    deadline = time.monotonic() + 15
+    assert parent.returncode == -signal.SIGKILL
+    deadline = time.monotonic() + 60  # SIGTERM from the kernel, then the server's own shutdown, on a busy machine
     while time.monotonic() < deadline:
         try:
             os.kill(pid, 0)
