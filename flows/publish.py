@@ -1,9 +1,11 @@
 """Publish flows: `curate export` writes every product of the warehouse as a `datasets`-loadable folder with
-its dataset card (one task per config, then the card), swapped into place whole at the end."""
+its dataset card (one task per config, then the card), swapped into place whole at the end; `curate push`
+commits an export to the Hugging Face Hub."""
 
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import time
 from pathlib import Path
@@ -17,6 +19,7 @@ from curators.errors import CurateError
 from curators.publish.card import card_body, card_data, render_card
 from curators.publish.config import ExportConfig
 from curators.publish.export import ConfigFiles, partial_folder, swap_in, write_config
+from curators.publish.hub import push_export
 from curators.publish.store import card_facts, product_reader, product_rows
 from curators.publish.tokens import count_tokens, load_tokenizer
 from warehouse.lock import writer_lock
@@ -120,3 +123,18 @@ def export_flow(
         skipped=skipped,
         seconds=round(time.monotonic() - started, 2),
     )
+
+
+class PushSummary(BaseModel):
+    repo_url: str
+    commit_url: str | None
+    files: int
+    attempts: int
+
+
+@flow(name="push")
+def push_flow(folder: str, repo_id: str, private: bool = False, revision: str | None = None) -> PushSummary:
+    """Commit the export in `folder` to the dataset repository `repo_id`. The token is read from HF_TOKEN in
+    the process environment (never a flow parameter)."""
+    pushed = push_export(Path(folder), repo_id, os.environ.get("HF_TOKEN") or None, private, revision)
+    return PushSummary(**pushed.__dict__)

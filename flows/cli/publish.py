@@ -68,3 +68,38 @@ def run_export(config: CurateConfig, verbose: bool, folder: Path, wait: float | 
         f'`datasets.load_dataset("{summary.out}", "{summary.configs[0].name}")`'
     )
     return summary
+
+
+@commands.command()
+def push(
+    ctx: typer.Context,
+    repo_id: str = typer.Argument(..., help="The dataset repository, e.g. my-org/my-dataset (created if missing)."),
+    folder: Path = typer.Option(Path("export"), "--folder", help="The export to push (see `curate export`)."),
+    private: bool = typer.Option(False, "--private", help="Create the repository private."),
+    revision: str | None = typer.Option(None, "--revision", help="Commit to this branch (created if missing)."),
+) -> None:
+    """Push an export (`curate export FOLDER`) to the Hugging Face Hub as a dataset repository: its card and
+    Parquet files in one commit; a rerun uploads only what changed. The token comes from HF_TOKEN (or
+    `settings.hf_token`) and is never printed or stored. Then anyone can `datasets.load_dataset(REPO_ID,
+    "pretrain")`."""
+    import os
+
+    c = context(ctx)
+    config = c.config()
+    if config.settings.hf_token is not None:
+        os.environ.setdefault("HF_TOKEN", config.settings.hf_token.get_secret_value())
+    os.environ.setdefault(
+        "HF_HUB_OFFLINE", "0"
+    )  # the flows' offline default, lifted for the one command that goes online
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    config = for_flows(config, c.verbose, None)
+    from curators.publish.hub import check_export
+    from flows.publish import push_flow
+
+    check_export(folder.resolve())  # a missing export is said before Prefect starts
+    done = push_flow(str(folder.resolve()), repo_id, private, revision)
+    what = f"commit {done.commit_url}" if done.commit_url else "nothing changed since the last push"
+    out.print(f"[bold]pushed[/] {done.files} files of {folder} to {done.repo_url}: {what}")
+    if done.attempts > 1:
+        out.print(f"  after {done.attempts} attempts (the Hub answered 429/5xx; retried with backoff)")
+    out.print(f'  load it: `datasets.load_dataset("{repo_id}", "pretrain")`')

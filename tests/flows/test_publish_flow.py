@@ -27,12 +27,8 @@ def digest(folder: Path) -> dict[str, str]:
     }
 
 
-def test_export_loads_with_datasets_and_tells_its_story(
-    tmp_path: Path, data_root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
+def make_warehouse(tmp_path: Path, data_root: Path) -> list[str]:
+    """8 real documents, an exact copy of one, and a broken line; ingested and deduplicated."""
     texts = real_texts(8)
     corpus = tmp_path / "web.jsonl"
     lines = [json.dumps({"name": f"doc{i}", "text": t}) for i, t in enumerate(texts)]
@@ -40,6 +36,16 @@ def test_export_loads_with_datasets_and_tells_its_story(
     corpus.write_text("\n".join(lines) + "\n")
     ingest(data_root, corpus, "web")
     assert main(["-d", str(data_root), "dedup"]) == 0
+    return texts
+
+
+def test_export_loads_with_datasets_and_tells_its_story(
+    tmp_path: Path, data_root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
+    texts = make_warehouse(tmp_path, data_root)
     capsys.readouterr()
 
     out = tmp_path / "my-dataset"

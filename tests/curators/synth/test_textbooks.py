@@ -1,20 +1,29 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-from curators.config import ExercisesConfig, SeedConfig, TextbookConfig
-from curators.llm.gateway import LLMResult
+from curators.config import ExercisesConfig, LLMConfig, SeedConfig, TextbookConfig
+from curators.llm.cache import ResponseCache
+from curators.llm.gateway import Endpoint, LLMResult
 from curators.llm.prompts import load_prompt
 from curators.synth.axes import load_axes
 from curators.synth.exercises import exercise_rows, exercises_request
 from curators.synth.seeds import Seed, sample_seeds
 from curators.synth.store import plan_seeds
-from curators.synth.textbooks import strip_opening, textbook_request, textbook_row
+from curators.synth.textbooks import TextbookRun, generate_textbooks, strip_opening, textbook_request, textbook_row
+from tests.curators.filter.test_label import HeldLLM
+from tests.fake_llm import FakeLLM
+from warehouse.catalog import query
 from warehouse.schemas import GENERATIONS
+from warehouse.shards import done_shards
 
 
 def result(raw: str | None, status: str = "ok", finish: str | None = "stop", parsed: dict | None = None) -> LLMResult:
@@ -162,58 +171,72 @@ def test_seeds_are_drawn_once_per_run_and_read_back(tmp_path: Path) -> None:
     assert [s.seed_id for s in again] == [s.seed_id for s in first]
 
 
+N_SEEDS = 40
+KILL_RUN = TextbookRun(  # 10 batches of 4 seeds
+    seeds=SeedConfig(n=N_SEEDS, seed=1), textbook=TextbookConfig(min_chars=10, batch=4), model="fake-model"
+)
+KILL_LLM = LLMConfig(concurrency=2, backoff_s=0.01)
+ANSWERED = 18  # answers the endpoint gives before it holds every request, until the child is killed
+
 CHILD = """
 import sys
 from pathlib import Path
-from curators.config import LLMConfig, SeedConfig, TextbookConfig
+from curators.config import LLMConfig
 from curators.llm.gateway import Endpoint
 from curators.synth.textbooks import TextbookRun, generate_textbooks
-root, base_url = Path(sys.argv[1]), sys.argv[2]
-run = TextbookRun(seeds=SeedConfig(n=40, seed=1), textbook=TextbookConfig(min_chars=10, batch=4), model="fake-model")
-generate_textbooks(root, "synth-run", run, LLMConfig(concurrency=2, backoff_s=0.01), Endpoint(base_url, "fake-model"))
+root, base_url, run, llm = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+generate_textbooks(root, "synth-run", TextbookRun.model_validate_json(run), LLMConfig.model_validate_json(llm),
+                   Endpoint(base_url, "fake-model"))
 """
 
 
-def test_a_killed_textbook_run_reruns_only_what_is_missing(tmp_path: Path) -> None:
-    import signal
-    import subprocess
-    import sys
-    import time
+def generation_rows(root: Path) -> list[tuple]:
+    """The textbooks, less the columns that say which call paid for them (`cached`, usage)."""
+    _, rows = query(
+        root,
+        "SELECT id, task, seed_id, parent_id, prompt_id, model, params, text, status, reason, stripped_opening, "
+        "meta, n_chars, cache_key, run_id FROM generations ORDER BY id",
+    )
+    return rows
 
-    import pyarrow.parquet as pq
 
-    from curators.config import LLMConfig
-    from curators.llm.cache import ResponseCache
-    from curators.llm.gateway import Endpoint
-    from curators.synth.textbooks import TextbookRun, generate_textbooks
-    from tests.fake_llm import FakeLLM
-    from warehouse.shards import done_shards
+def test_a_killed_textbook_run_reruns_only_what_is_missing(tmp_path: Path, data_root: Path) -> None:
+    reference = tmp_path / "uninterrupted"
+    with FakeLLM() as fake:
+        generate_textbooks(reference, "synth-run", KILL_RUN, KILL_LLM, Endpoint(fake.base_url, "fake-model"))
 
-    root = tmp_path / "warehouse"
-    with FakeLLM(latency=0.05) as fake:
-        child = subprocess.Popen([sys.executable, "-c", CHILD, str(root), fake.base_url])
-        deadline = time.monotonic() + 60
-        while fake.total < 20 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        paid = len(ResponseCache(root))
-        calls_before = fake.total
-        assert 0 < paid < 40
+    with HeldLLM(answer=ANSWERED) as fake:
+        args = [str(data_root), fake.base_url, KILL_RUN.model_dump_json(), KILL_LLM.model_dump_json()]
+        child = subprocess.Popen([sys.executable, "-c", CHILD, *args])
+        try:
+            # Mid-stage: the endpoint holds the child's next requests, and every answer given is in the journal.
+            deadline = time.monotonic() + 180
+            while not (fake.holding.is_set() and len(ResponseCache(data_root)) == ANSWERED):
+                assert child.poll() is None, "the child ended before it was killed"
+                assert time.monotonic() < deadline, "the child never reached the held requests"
+                time.sleep(0.05)
+            done_at_kill = len(done_shards(data_root, "generations"))
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+        assert child.returncode == -signal.SIGKILL
+        # The kill landed mid-stage: some batches written, not all, and no answer beyond those journaled.
+        assert 0 < done_at_kill <= len(done_shards(data_root, "generations")) < N_SEEDS // 4
+        assert len(fake.paid) == len(ResponseCache(data_root)) == ANSWERED
+
+        fake.open = True
+        fake.release.set()
         # The stored draw of seeds is read back; only the answers not yet paid for are asked.
-        run = TextbookRun(
-            seeds=SeedConfig(n=40, seed=1), textbook=TextbookConfig(min_chars=10, batch=4), model="fake-model"
-        )
-        summary = generate_textbooks(
-            root, "synth-run", run, LLMConfig(concurrency=2, backoff_s=0.01), Endpoint(fake.base_url, "fake-model")
-        )
-        new_calls = fake.total - calls_before
-    # Only the answers not in the cache were asked for: nothing paid for is asked again.
-    assert new_calls == summary.http_requests == 40 - paid
-    assert summary.by_status == {"ok": 40}
-    ids = [
-        i
-        for p, _ in done_shards(root, "generations")
-        for i in pq.read_table(p, columns=["id"]).column("id").to_pylist()
-    ]
-    assert len(ids) == len(set(ids)) == 40  # every seed once, no duplicated rows
+        summary = generate_textbooks(data_root, "synth-run", KILL_RUN, KILL_LLM, Endpoint(fake.base_url, "fake-model"))
+    before, after = fake.paid[:ANSWERED], fake.paid[ANSWERED:]
+    # Only what was never answered is asked: no paid request is repeated, each seed is paid once.
+    assert len(after) == summary.http_requests == N_SEEDS - ANSWERED
+    assert not set(after) & set(before) and len(set(fake.paid)) == N_SEEDS
+    assert summary.cache_hits == ANSWERED - 4 * summary.batches_skipped and summary.by_status == {"ok": N_SEEDS}
+    # Nothing lost, nothing doubled: the rows of the uninterrupted run.
+    _, rows = query(data_root, "SELECT count(*), count(DISTINCT id), count(DISTINCT seed_id) FROM generations_all")
+    assert rows == [(N_SEEDS, N_SEEDS, N_SEEDS)]
+    assert generation_rows(data_root) == generation_rows(reference)
+    # The response cache is queryable too: one paid answer per seed.
+    _, rows = query(data_root, "SELECT count(*), count(DISTINCT key), sum(tokens_in) FROM llm_responses")
+    assert rows == [(N_SEEDS, N_SEEDS, 50 * N_SEEDS)]
