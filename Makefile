@@ -16,7 +16,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 # Prefect's ephemeral API waits 20 s for its server by default: too short on 2 busy cores.
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
-.PHONY: setup benchsets models run test lint bench clean-venv
+.PHONY: browser setup benchsets models run test lint bench clean-venv
 
 setup: $(STAMP) $(BENCHSETS_STAMP)
 
@@ -58,7 +58,14 @@ $(MODELS_STAMP): $(STAMP)
 run: $(STAMP) $(BENCHSETS_STAMP) $(MODELS_STAMP)
 	$(BIN)/curate run
 
-test: $(STAMP) $(BENCHSETS_STAMP)
+# A headless browser for the report's test (tests/flows/test_report.py renders the page in it): Debian's
+# chromium, installed when missing and possible (root); otherwise that one test is skipped and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		(DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 && echo "installed chromium") || \
+		echo "could not install chromium (not root, or no package mirror): the report's browser test will be skipped"
+
+test: $(STAMP) $(BENCHSETS_STAMP) browser
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -83,6 +83,7 @@ class RunConfig(StrictModel):
         default=True,
         description="Find benchmark items in the documents (section `decontam`); contaminated ones leave `curated`.",
     )
+    report: bool = Field(default=True, description="End with the HTML report, <data root>/report.html.")
 
 
 class CurateConfig(StrictModel):

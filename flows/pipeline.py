@@ -3,7 +3,8 @@ the sequence selectable (`stages`, or `start`/`until`), so a deployment can sche
 
 ingest -> label (run.label_n documents) -> train (when the labels allow it; else skipped with the reason)
 -> score (with the filter just trained, or the newest one when train is not selected) -> dedup -> decontam
-(benchmark items in the documents; skipped with the reason when no benchmark set is installed).
+(benchmark items in the documents; skipped with the reason when no benchmark set is installed) -> report
+(the HTML report, `<data root>/report.html`; `run.report`).
 The writer lock is held for the whole sequence: no other writer slips in between two stages. Each stage's
 summary (or the reason it was skipped) is also reported as the stage ends (`flows.progress`, kind
 `stage`), so the CLI prints it then, not only when the whole sequence is over.
@@ -26,12 +27,13 @@ from flows.decontam import DecontamSummary, decontam_flow, sets_missing
 from flows.dedup import DedupSummary, dedup_flow
 from flows.ingest import IngestSummary, ingest_flow
 from flows.label import label_flow
+from flows.publish import ReportSummary, report_flow
 from flows.score import ScoreSummary, score_flow
 from flows.train import train_flow
 from warehouse.listings import newest_filter
 from warehouse.lock import writer_lock
 
-STAGES = ("ingest", "label", "train", "score", "dedup", "decontam")
+STAGES = ("ingest", "label", "train", "score", "dedup", "decontam", "report")
 
 
 class PipelineSummary(BaseModel):
@@ -44,6 +46,7 @@ class PipelineSummary(BaseModel):
     score: ScoreSummary | None = None
     dedup: DedupSummary | None = None
     decontam: DecontamSummary | None = None
+    report: ReportSummary | None = None
     skipped: dict[str, str] = Field(default_factory=dict)  # stage -> why it did not run
     failed: str | None = None  # why the sequence stopped early
 
@@ -129,4 +132,9 @@ def pipeline_flow(
                 skip("decontam", missing)
             else:
                 ran("decontam", decontam_flow(str(root), config.decontam, target="docs", wait=wait))
+        if "report" in selected:
+            if config.run.report:
+                ran("report", report_flow(str(root)))
+            else:
+                skip("report", "run.report is off")
     return done

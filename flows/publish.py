@@ -20,6 +20,7 @@ from curators.publish.card import card_body, card_data, render_card
 from curators.publish.config import ExportConfig
 from curators.publish.export import ConfigFiles, partial_folder, swap_in, write_config
 from curators.publish.hub import push_export
+from curators.publish.report import write_report
 from curators.publish.store import card_facts, product_reader, product_rows
 from curators.publish.tokens import count_tokens, load_tokenizer
 from warehouse.lock import writer_lock
@@ -138,3 +139,16 @@ def push_flow(folder: str, repo_id: str, private: bool = False, revision: str | 
     the process environment (never a flow parameter)."""
     pushed = push_export(Path(folder), repo_id, os.environ.get("HF_TOKEN") or None, private, revision)
     return PushSummary(**pushed.__dict__)
+
+
+class ReportSummary(BaseModel):
+    path: str
+    sections: int
+
+
+@flow(name="report")
+def report_flow(data_root: str, out: str | None = None) -> ReportSummary:
+    """The HTML report of the warehouse (default: `<data root>/report.html`)."""
+    root = Path(data_root).resolve()
+    path, sections = write_report(root, Path(out) if out else root / "report.html")
+    return ReportSummary(path=str(path), sections=sections)

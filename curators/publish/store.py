@@ -142,3 +142,60 @@ def card_facts(root: Path) -> dict[str, Any]:
             """,
         ),
     }
+
+
+def report_data(root: Path) -> dict[str, Any]:
+    """The card's facts, and the series the report plots: scores, filter rounds, cluster sizes, the S-curve
+    of the latest dedup, kept and dropped per source and reason, and every run's span."""
+    from curators.dedup.config import MinHashConfig
+    from curators.dedup.lsh import s_curve
+
+    data = card_facts(root)
+    data["score_bins"] = _rows(
+        root,
+        "SELECT floor(score * 4) / 4 AS bin, count(*) AS n FROM scores GROUP BY 1 ORDER BY 1",
+    )
+    data["filter_rounds"] = _rows(
+        root,
+        """
+        SELECT filter_id, created::VARCHAR AS created, n_labels, threshold, f1, baseline_f1
+        FROM filters_all ORDER BY created
+        """,
+    )
+    data["cluster_sizes"] = _rows(
+        root,
+        """
+        SELECT cluster_size AS size, count(DISTINCT cluster_id) AS clusters FROM dups WHERE target = 'docs'
+        GROUP BY 1 ORDER BY 1
+        """,
+    )
+    dedup = _rows(
+        root,
+        """
+        SELECT config FROM runs WHERE flow = 'dedup' AND status = 'finished'
+        ORDER BY coalesce(finished, started) DESC LIMIT 1
+        """,
+    )
+    data["s_curve"] = None
+    if dedup:
+        minhash = json.loads(dedup[0]["config"]).get("dedup", {}).get("minhash", {})
+        bands, rows = MinHashConfig(**minhash).lsh
+        points = tuple(round(0.02 * k, 2) for k in range(51))
+        data["s_curve"] = s_curve(bands, rows, points) | {"threshold": minhash.get("threshold", 0.8)}
+    data["kept_dropped"] = _rows(
+        root,
+        """
+        SELECT source, 'kept' AS outcome, count(*) AS n FROM curated GROUP BY 1
+        UNION ALL SELECT source, reason, count(DISTINCT id) FROM dropped GROUP BY 1, 2
+        UNION ALL SELECT source, 'rejected at ingest: ' || reason, count(*) FROM rejects GROUP BY 1, 2
+        ORDER BY 1, 2
+        """,
+    )
+    data["timeline"] = _rows(
+        root,
+        """
+        SELECT run_id, flow, status, started::VARCHAR AS started,
+               coalesce(finished, started)::VARCHAR AS finished FROM runs ORDER BY started
+        """,
+    )
+    return data

@@ -54,6 +54,7 @@ class Stage(StrEnum):
     score = "score"
     dedup = "dedup"
     decontam = "decontam"
+    report = "report"
 
 
 class SeedMode(StrEnum):

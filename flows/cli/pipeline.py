@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 from curators.errors import CurateError
-from flows.cli.console import err
+from flows.cli.console import err, out
 from flows.cli.options import Fresh, Stage, Wait, context, for_flows
 
 commands = typer.Typer()
@@ -30,7 +30,8 @@ def run(
     unless one is configured), train the filter when the labels allow it, score every document,
     deduplicate (exact + MinHash near-duplicates; `curated` leaves them out), find benchmark items in the
     documents (`curated` leaves those out too), and print the status summary. Rerunning resumes and skips
-    finished work. Stages: ingest, label, train, score, dedup, decontam."""
+    finished work, and ends with the HTML report (`curate report`). Stages: ingest, label, train, score, dedup,
+    decontam, report."""
     from curators.ingest.plan import plan_units
     from flows.cli.ingest import raise_if_units_failed
     from flows.cli.progress import StageBars
@@ -80,5 +81,6 @@ def print_stage(stage: str, summary: Any, skipped: str | None) -> None:
         "score": print_score_summary,
         "dedup": print_dedup_summary,
         "decontam": print_decontam_summary,
+        "report": lambda done: out.print(f"[bold]report[/] {done.path}: open it in a browser"),
     }
     printers[stage](summary)

@@ -103,3 +103,20 @@ def push(
     if done.attempts > 1:
         out.print(f"  after {done.attempts} attempts (the Hub answered 429/5xx; retried with backoff)")
     out.print(f'  load it: `datasets.load_dataset("{repo_id}", "pretrain")`')
+
+
+@commands.command()
+def report(
+    ctx: typer.Context,
+    out_path: Path | None = typer.Option(None, "--out", help="Where to write it (default: <data root>/report.html)."),
+) -> None:
+    """Write the HTML report of the warehouse: one self-contained file that opens offline, with the funnel,
+    kept and dropped per source and reason, labels per labeller, filter rounds and confusion matrix, the
+    score histogram and threshold, dedup cluster sizes and S-curve, decontamination per benchmark,
+    synthetic data by status, and a timeline of runs. Reads only; Prefect is not started."""
+    from curators.publish.report import write_report
+
+    c = context(ctx)
+    root = c.config().settings.data_root.resolve()
+    path, sections = write_report(root, out_path or root / "report.html")
+    out.print(f"[bold]report[/] {path} ({sections} sections): open it in a browser")

@@ -23,7 +23,7 @@ from warehouse.shards import run_dir, shard_name, write_shard
 def test_stages_are_selected_in_pipeline_order() -> None:
     assert select_stages() == list(STAGES)
     assert select_stages(["dedup", "ingest"]) == ["ingest", "dedup"]
-    assert select_stages(start="score") == ["score", "dedup", "decontam"]
+    assert select_stages(start="score") == ["score", "dedup", "decontam", "report"]
     assert select_stages(until="label") == ["ingest", "label"]
     assert select_stages(["ingest", "train", "dedup"], start="label", until="score") == ["train"]
     with pytest.raises(ConfigError, match="unknown stage 'scroe'"):
