@@ -189,9 +189,22 @@ def card_body(
             f"{flt['baseline_f1']:.3f}).",
             "",
         ]
-        shown = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
-        if shown:
-            out += [_table(["metric", "value"], [[k, v] for k, v in sorted(shown.items())]), ""]
+        ours, base = metrics.get("filter", {}), metrics.get("majority_baseline", {})
+        names = [k for k in ("precision", "recall", "f1", "macro_f1", "mae", "n") if k in ours]
+        if names:
+            out += [
+                _table(["held-out", "filter", "majority baseline"], [[k, ours[k], base.get(k, "-")] for k in names]),
+                "",
+            ]
+        if ours.get("confusion"):
+            matrix = ours["confusion"]
+            out += ["Confusion matrix (rows: label 0-5, columns: predicted 0-5):", ""]
+            out += [
+                _table(
+                    ["label", *[str(k) for k in range(len(matrix))]], [[str(i), *row] for i, row in enumerate(matrix)]
+                ),
+                "",
+            ]
     if facts["dups"]:
         out += [
             "## Deduplication",

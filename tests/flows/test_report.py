@@ -75,6 +75,12 @@ def test_the_report_is_one_offline_file_that_a_browser_draws_without_error(
     for title in ("Funnel", "Kept and dropped", "Educational filter", "Scores", "Deduplication", "Runs"):
         assert f"<h2>{title}" in text, title
 
+    # The card of the same warehouse tells the filter's story too.
+    assert main(["-d", str(data_root), "export", str(tmp_path / "export"), "--tokenizer", "none"]) == 0
+    card = (tmp_path / "export" / "README.md").read_text()
+    assert "## Educational filter" in card and "majority baseline 0.400" in card and "Confusion matrix" in card
+    assert "| below the filter's threshold | 5 |" in card
+
     chromium = browser()
     if chromium is None:
         pytest.skip("no chromium here (`make test` installs Debian's package when it can): the page was not drawn")
