@@ -205,6 +205,20 @@ def card_body(
                 ),
                 "",
             ]
+    if facts["prompts"]:
+        rows = [[f"`{r['prompt_id']}`", r["stage"], r["n"]] for r in facts["prompts"]]
+        out += ["## Prompts", "", _table(["prompt (task@version:sha8)", "stage", "rows"], rows), ""]
+        example = _rendered_label_example(facts.get("label_example"))
+        if example:
+            out += ["A labelling request as the model received it (the document cut here):", ""]
+            out += ["```text", example, "```", ""]
+    if facts["usage"]:
+        header = ["stage", "model", "requests", "tokens in", "tokens out", "cost (USD)"]
+        rows = [
+            [r["stage"], r["model"], r["requests"], r["tokens_in"], r["tokens_out"], float(r["cost_usd"])]
+            for r in facts["usage"]
+        ]
+        out += ["## Tokens and cost per stage", "", _table(header, rows), ""]
     if facts["dups"]:
         out += [
             "## Deduplication",
@@ -217,6 +231,12 @@ def card_body(
             f"Settings: `{json.dumps(dedup.get('minhash', {}), sort_keys=True)}`, keep order {dedup.get('keep')}.",
             "",
         ]
+    curve = facts.get("s_curve")
+    if curve:
+        wanted = ("0.50", "0.60", "0.70", "0.76", "0.80", "0.86", "0.90", "0.96")
+        shown = {j: p for j, p in curve["p_candidate"].items() if j in wanted}
+        out += [f"LSH {curve['bands']} bands x {curve['rows']} rows; P(a pair becomes a candidate | Jaccard J):", ""]
+        out += [_table(["J", *shown], [["P(candidate)", *shown.values()]]), ""]
     if facts["contamination"]:
         out += [
             "## Decontamination",
@@ -272,3 +292,24 @@ def render_card(data: Any, body: str) -> str:
     from huggingface_hub import DatasetCard
 
     return str(DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}"))
+
+
+def _rendered_label_example(example: dict[str, Any] | None, chars: int = 400) -> str | None:
+    """The messages of the labelling prompt for the first labelled document, as the model got them (when the
+    template on disk is still the one that was used); the document cut to `chars`."""
+    if not example:
+        return None
+    from curators.errors import CurateError
+    from curators.llm.prompts import load_prompt
+
+    spec, _, sha8 = example["prompt_id"].partition(":")
+    try:
+        prompt = load_prompt(spec)
+        if prompt.sha8 != sha8:
+            return None
+        cut = len(example["text"]) > chars
+        messages = prompt.render(text=example["text"][:chars] + (" [...]" if cut else ""), truncated=cut, language=None)
+    except CurateError:
+        return None
+    fence = chr(96) * 3  # a fence inside the document would close the card's code block
+    return "\n".join(f"--- {m['role']} ---\n{m['content']}" for m in messages).replace(fence, "'" * 3)

@@ -107,6 +107,36 @@ def card_facts(root: Path) -> dict[str, Any]:
         newest_filter["labellers"] = json.loads(newest_filter["labellers"] or "[]")
         newest_filter["metrics"] = json.loads(newest_filter["metrics"] or "{}")
     return {
+        "s_curve": _latest_s_curve(root),
+        "usage": _rows(
+            root,
+            """
+            SELECT 'label' AS stage, model, count(*) AS requests, coalesce(sum(tokens_in), 0) AS tokens_in,
+                   coalesce(sum(tokens_out), 0) AS tokens_out, coalesce(sum(cost_usd), 0) AS cost_usd
+            FROM labels GROUP BY 1, 2
+            UNION ALL
+            SELECT task, model, count(*), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0),
+                   coalesce(sum(cost_usd), 0)
+            FROM generations GROUP BY 1, 2 ORDER BY 1, 2
+            """,
+        ),
+        "prompts": _rows(
+            root,
+            """
+            SELECT prompt_id, 'label' AS stage, count(*) AS n FROM labels GROUP BY 1
+            UNION ALL SELECT prompt_id, task, count(*) FROM generations GROUP BY 1, 2 ORDER BY 1
+            """,
+        ),
+        "label_example": next(
+            iter(
+                _rows(
+                    root,
+                    "SELECT l.prompt_id, d.text FROM labels l JOIN docs d USING (id) "
+                    "WHERE l.status = 'ok' ORDER BY l.id LIMIT 1",
+                )
+            ),
+            None,
+        ),
         "runs": runs,
         "funnel": funnel,
         "rejects": _rows(root, "SELECT reason, count(*) AS n FROM rejects GROUP BY 1 ORDER BY 2 DESC, 1"),
@@ -147,9 +177,6 @@ def card_facts(root: Path) -> dict[str, Any]:
 def report_data(root: Path) -> dict[str, Any]:
     """The card's facts, and the series the report plots: scores, filter rounds, cluster sizes, the S-curve
     of the latest dedup, kept and dropped per source and reason, and every run's span."""
-    from curators.dedup.config import MinHashConfig
-    from curators.dedup.lsh import s_curve
-
     data = card_facts(root)
     data["score_bins"] = _rows(
         root,
@@ -169,19 +196,6 @@ def report_data(root: Path) -> dict[str, Any]:
         GROUP BY 1 ORDER BY 1
         """,
     )
-    dedup = _rows(
-        root,
-        """
-        SELECT config FROM runs WHERE flow = 'dedup' AND status = 'finished'
-        ORDER BY coalesce(finished, started) DESC LIMIT 1
-        """,
-    )
-    data["s_curve"] = None
-    if dedup:
-        minhash = json.loads(dedup[0]["config"]).get("dedup", {}).get("minhash", {})
-        bands, rows = MinHashConfig(**minhash).lsh
-        points = tuple(round(0.02 * k, 2) for k in range(51))
-        data["s_curve"] = s_curve(bands, rows, points) | {"threshold": minhash.get("threshold", 0.8)}
     data["kept_dropped"] = _rows(
         root,
         """
@@ -199,3 +213,23 @@ def report_data(root: Path) -> dict[str, Any]:
         """,
     )
     return data
+
+
+def _latest_s_curve(root: Path) -> dict[str, Any] | None:
+    """P(candidate | J) of the latest finished dedup's LSH settings, every 0.02 of J, and its threshold."""
+    from curators.dedup.config import MinHashConfig
+    from curators.dedup.lsh import s_curve
+
+    dedup = _rows(
+        root,
+        """
+        SELECT config FROM runs WHERE flow = 'dedup' AND status = 'finished'
+        ORDER BY coalesce(finished, started) DESC LIMIT 1
+        """,
+    )
+    if not dedup:
+        return None
+    minhash = json.loads(dedup[0]["config"]).get("dedup", {}).get("minhash", {})
+    bands, rows = MinHashConfig(**minhash).lsh
+    points = tuple(round(0.02 * k, 2) for k in range(51))
+    return s_curve(bands, rows, points) | {"threshold": minhash.get("threshold", 0.8)}

@@ -305,6 +305,21 @@ def test_curate_run_trains_scores_and_drops_a_duplicate(tmp_path: Path) -> None:
     kept_logs = sum(name.startswith("log") for name in curated) / 16
     assert kept_edu > kept_logs  # the filter learned the labels' direction, not a quality bar
     assert "decontam docs:" in done.stdout and sql("SELECT count(*) AS n FROM contamination")[0]["n"] == 0
+    assert (tmp_path / "data" / "report.html").is_file()  # the last stage of the run
+    # The card of this warehouse: labels, prompts with the request as sent, usage, the filter.
+    export = subprocess.run(
+        [*CURATE, "export", str(tmp_path / "out"), "--tokenizer", "none"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert export.returncode == 0, export.stderr
+    card = (tmp_path / "out" / "README.md").read_text()
+    for section in ("## Labels", "## Prompts", "## Tokens and cost per stage", "## Educational filter", "LSH "):
+        assert section in card, section
+    assert "A labelling request as the model received it" in card and "--- user ---" in card
 
 
 def test_prompts_list_show_and_render(small_warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:
