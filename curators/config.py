@@ -84,6 +84,12 @@ class RunConfig(StrictModel):
         description="Find benchmark items in the documents (section `decontam`); contaminated ones leave `curated`.",
     )
     report: bool = Field(default=True, description="End with the HTML report, <data root>/report.html.")
+    export_to: Path | None = Field(
+        default=None, description="Then export to this folder (`curate export`); off unless set."
+    )
+    push_to: str | None = Field(
+        default=None, description="Then push that export to this Hub dataset repository (needs export_to)."
+    )
 
 
 class CurateConfig(StrictModel):

@@ -4,7 +4,8 @@ the sequence selectable (`stages`, or `start`/`until`), so a deployment can sche
 ingest -> label (run.label_n documents) -> train (when the labels allow it; else skipped with the reason)
 -> score (with the filter just trained, or the newest one when train is not selected) -> dedup -> decontam
 (benchmark items in the documents; skipped with the reason when no benchmark set is installed) -> report
-(the HTML report, `<data root>/report.html`; `run.report`).
+(the HTML report, `<data root>/report.html`; `run.report`) -> export (`run.export_to`) -> push (`run.push_to`):
+the last two only when configured (a scheduled deployment that refreshes a dataset on the Hub).
 The writer lock is held for the whole sequence: no other writer slips in between two stages. Each stage's
 summary (or the reason it was skipped) is also reported as the stage ends (`flows.progress`, kind
 `stage`), so the CLI prints it then, not only when the whole sequence is over.
@@ -27,13 +28,13 @@ from flows.decontam import DecontamSummary, decontam_flow, sets_missing
 from flows.dedup import DedupSummary, dedup_flow
 from flows.ingest import IngestSummary, ingest_flow
 from flows.label import label_flow
-from flows.publish import ReportSummary, report_flow
+from flows.publish import ExportSummary, PushSummary, ReportSummary, export_flow, push_flow, report_flow
 from flows.score import ScoreSummary, score_flow
 from flows.train import train_flow
 from warehouse.listings import newest_filter
 from warehouse.lock import writer_lock
 
-STAGES = ("ingest", "label", "train", "score", "dedup", "decontam", "report")
+STAGES = ("ingest", "label", "train", "score", "dedup", "decontam", "report", "export", "push")
 
 
 class PipelineSummary(BaseModel):
@@ -47,6 +48,8 @@ class PipelineSummary(BaseModel):
     dedup: DedupSummary | None = None
     decontam: DecontamSummary | None = None
     report: ReportSummary | None = None
+    export: ExportSummary | None = None
+    push: PushSummary | None = None
     skipped: dict[str, str] = Field(default_factory=dict)  # stage -> why it did not run
     failed: str | None = None  # why the sequence stopped early
 
@@ -137,4 +140,14 @@ def pipeline_flow(
                 ran("report", report_flow(str(root)))
             else:
                 skip("report", "run.report is off")
+        if "export" in selected:
+            if config.run.export_to is None:
+                skip("export", "run.export_to is not set")
+            else:
+                ran("export", export_flow(str(root), str(config.run.export_to), config.export, config.masked(), wait))
+        if "push" in selected:
+            if config.run.push_to is None or config.run.export_to is None:
+                skip("push", "run.push_to (and run.export_to) are not set")
+            else:
+                ran("push", push_flow(str(config.run.export_to), config.run.push_to))
     return done

@@ -44,6 +44,8 @@ class DecontamMethod(StrEnum):
 class Semantic(StrEnum):
     off = "off"
     report = "report"
+    export = "export"
+    push = "push"
     remove = "remove"
 
 

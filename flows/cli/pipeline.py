@@ -31,7 +31,7 @@ def run(
     deduplicate (exact + MinHash near-duplicates; `curated` leaves them out), find benchmark items in the
     documents (`curated` leaves those out too), and print the status summary. Rerunning resumes and skips
     finished work, and ends with the HTML report (`curate report`). Stages: ingest, label, train, score, dedup,
-    decontam, report."""
+    decontam, report, export and push (the last two when `run.export_to` / `run.push_to` are set)."""
     from curators.ingest.plan import plan_units
     from flows.cli.ingest import raise_if_units_failed
     from flows.cli.progress import StageBars
@@ -82,5 +82,9 @@ def print_stage(stage: str, summary: Any, skipped: str | None) -> None:
         "dedup": print_dedup_summary,
         "decontam": print_decontam_summary,
         "report": lambda done: out.print(f"[bold]report[/] {done.path}: open it in a browser"),
+        "export": lambda done: out.print(
+            f"[bold]export[/] {done.out}: " + ", ".join(f"{c.name} {c.rows:,}" for c in done.configs)
+        ),
+        "push": lambda done: out.print(f"[bold]push[/] {done.repo_url}: {done.commit_url or 'nothing changed'}"),
     }
     printers[stage](summary)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from curators.config import CurateConfig, DedupConfig, EmbedConfig, IngestConfig, RunConfig, SourceSpec
+from curators.config import CurateConfig, DedupConfig, EmbedConfig, ExportConfig, IngestConfig, RunConfig, SourceSpec
 from curators.errors import ConfigError
 from curators.ingest.plan import stdlib_dir
 from flows.pipeline import STAGES, pipeline_flow, select_stages
@@ -23,7 +23,7 @@ from warehouse.shards import run_dir, shard_name, write_shard
 def test_stages_are_selected_in_pipeline_order() -> None:
     assert select_stages() == list(STAGES)
     assert select_stages(["dedup", "ingest"]) == ["ingest", "dedup"]
-    assert select_stages(start="score") == ["score", "dedup", "decontam", "report"]
+    assert select_stages(start="score") == ["score", "dedup", "decontam", "report", "export", "push"]
     assert select_stages(until="label") == ["ingest", "label"]
     assert select_stages(["ingest", "train", "dedup"], start="label", until="score") == ["train"]
     with pytest.raises(ConfigError, match="unknown stage 'scroe'"):
@@ -66,6 +66,8 @@ def test_the_pipeline_runs_the_selected_stages_and_says_why_others_were_skipped(
     assert done.train is None and "train_and_score" in done.skipped["train"]
     assert done.score is None and done.skipped["score"] == "no filter was trained in this run"
     assert done.dedup is not None and done.dedup.dups == 1 and done.dedup.by_method == {"exact": 1}
+    assert done.report is not None and Path(done.report.path).is_file()
+    assert done.skipped["export"] == "run.export_to is not set" and "push" in done.skipped
     # Every document checked against every installed benchmark set (stdlib docstrings hold none).
     assert done.decontam is not None and done.decontam.checked == 13 and done.decontam.flagged == 0
     assert len(done.decontam.removals) == 20 and all(r["benchmark_items"] > 0 for r in done.decontam.removals)
@@ -77,6 +79,16 @@ def test_the_pipeline_runs_the_selected_stages_and_says_why_others_were_skipped(
     assert again.decontam.shards_computed == 0
     _, runs = query(root, "SELECT flow, count(*) FROM runs GROUP BY 1 ORDER BY 1")
     assert dict(runs) == {"decontam": 1, "dedup": 1, "ingest": 1, "minhash": 1}
+    # Export as a stage, when configured (the dataset a scheduled run refreshes).
+    exporting = config.model_copy(
+        update={
+            "run": RunConfig(label_n=0, export_to=tmp_path / "dataset"),
+            "export": ExportConfig(tokenizer=None),
+        }
+    )
+    exported = pipeline_flow(str(root), exporting, stages=["export", "push"])
+    assert [(c.name, c.rows) for c in exported.export.configs] == [("pretrain", 12)]  # 13 documents, 1 copy
+    assert (tmp_path / "dataset" / "README.md").is_file() and "push_to" in exported.skipped["push"]
     # The config switch, and no benchmark set installed: skipped, with the reason.
     off = config.model_copy(update={"run": RunConfig(label_n=0, decontam=False)})
     assert pipeline_flow(str(root), off, stages=["decontam"]).skipped == {"decontam": "run.decontam is off"}
