@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
+import subprocess
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 VALID = {"reason": "Clear explanation with examples.", "score": 3}
@@ -165,6 +168,51 @@ class FakeLLM:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class HeldLLM(FakeLLM):
+    """The fake endpoint, answering only its first `answer` requests while `open` is False: every later
+    request is held unanswered (so never paid) until `release` is set, then dropped."""
+
+    def __init__(self, answer: int) -> None:
+        super().__init__()
+        self.answer = answer
+        self.open = False
+        self.paid: list[str] = []  # the messages of every answered request, in order
+        self.holding = threading.Event()  # set once a request is held
+        self.release = threading.Event()
+
+    def respond(self, h: Any, name: str, n: int, reask: bool, body: dict[str, Any], *rest: Any) -> None:
+        asked = json.dumps(body["messages"], sort_keys=True)
+        with self._lock:
+            hold = not self.open and len(self.paid) >= self.answer
+            if not hold:
+                self.paid.append(asked)
+        if hold:
+            self.holding.set()
+            self.release.wait()
+            h.close_connection = True  # the asker is dead by now: no answer
+            return
+        super().respond(h, name, n, reask, body, *rest)
+
+    def kill_when_held(self, child: subprocess.Popen, root: Path, table: str, timeout: float = 180) -> int:
+        """SIGKILL `child` once it is provably mid-stage: a request of its is held and every answer given is in
+        the response-cache journal. Returns the done shards of `table` at that moment."""
+        from curators.llm.cache import ResponseCache
+        from warehouse.shards import done_shards
+
+        try:
+            deadline = time.monotonic() + timeout
+            while not (self.holding.is_set() and len(ResponseCache(root)) == self.answer):
+                assert child.poll() is None, "the child ended before it was killed"
+                assert time.monotonic() < deadline, "the child never reached the held requests"
+                time.sleep(0.05)
+            done_at_kill = len(done_shards(root, table))
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+        assert child.returncode == -signal.SIGKILL
+        return done_at_kill
 
 
 def main() -> None:

@@ -74,6 +74,17 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _bars(rows: list[dict[str, Any]], series: str, x: str, y: str) -> Any:
+    """A bar chart with one trace per value of `series`."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for name in sorted({r[series] for r in rows}):
+        mine = [r for r in rows if r[series] == name]
+        fig.add_bar(x=[r[x] for r in mine], y=[r[y] for r in mine], name=str(name))
+    return fig
+
+
 def render_report(data: dict[str, Any], title: str) -> str:
     """The report page from `curators.publish.store.report_data`."""
     import plotly.graph_objects as go
@@ -98,18 +109,12 @@ def render_report(data: dict[str, Any], title: str) -> str:
     sections.append(_section("Funnel", charts.html(fig) + _table(["dropped as", "documents"], drops)))
 
     if data["kept_dropped"]:
-        fig = go.Figure()
-        for outcome in sorted({r["outcome"] for r in data["kept_dropped"]}):
-            rows = [r for r in data["kept_dropped"] if r["outcome"] == outcome]
-            fig.add_bar(x=[r["source"] for r in rows], y=[r["n"] for r in rows], name=outcome)
+        fig = _bars(data["kept_dropped"], "outcome", "source", "n")
         fig.update_layout(barmode="stack", xaxis_title="source", yaxis_title="documents")
         sections.append(_section("Kept and dropped, per source and reason", charts.html(fig)))
 
     if data["labels"]:
-        fig = go.Figure()
-        for model in sorted({r["model"] for r in data["labels"]}):
-            rows = [r for r in data["labels"] if r["model"] == model]
-            fig.add_bar(x=[r["score"] for r in rows], y=[r["n"] for r in rows], name=model)
+        fig = _bars(data["labels"], "model", "score", "n")
         fig.update_layout(barmode="group", xaxis_title="educational score (0-5)", yaxis_title="labels")
         sections.append(_section("Labels per labeller", charts.html(fig)))
     else:
@@ -180,10 +185,7 @@ def render_report(data: dict[str, Any], title: str) -> str:
         sections.append(_section("Deduplication", _note("Deduplication has not run (`curate dedup`).")))
 
     if data["contamination"]:
-        fig = go.Figure()
-        for target in sorted({r["target"] for r in data["contamination"]}):
-            rows = [r for r in data["contamination"] if r["target"] == target]
-            fig.add_bar(x=[r["benchmark"] for r in rows], y=[r["flagged"] for r in rows], name=target)
+        fig = _bars(data["contamination"], "target", "benchmark", "flagged")
         fig.update_layout(barmode="group", yaxis_title="texts flagged")
         sections.append(_section("Decontamination per benchmark", charts.html(fig)))
     else:
@@ -201,10 +203,7 @@ def render_report(data: dict[str, Any], title: str) -> str:
 
     if data["generations"]:
         gens = data["generations"]
-        fig = go.Figure()
-        for status in sorted({r["status"] for r in gens}):
-            rows = [r for r in gens if r["status"] == status]
-            fig.add_bar(x=[r["task"] for r in rows], y=[r["n"] for r in rows], name=status)
+        fig = _bars(gens, "status", "task", "n")
         fig.update_layout(barmode="stack", yaxis_title="generations")
         body = charts.html(fig, 320) + _table(
             ["task", "status", "generations", "tokens out", "cost (USD)"],

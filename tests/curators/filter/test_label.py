@@ -1,13 +1,9 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,7 +14,7 @@ from curators.ingest.store import ingest_unit
 from curators.llm.cache import ResponseCache
 from curators.llm.gateway import Endpoint
 from tests.corpus import prose, write_jsonl
-from tests.fake_llm import FakeLLM
+from tests.fake_llm import FakeLLM, HeldLLM
 from warehouse.catalog import query, refresh_views
 from warehouse.runs import open_run
 from warehouse.shards import done_shards
@@ -77,32 +73,6 @@ label_sample(root, "label-run", LabelConfig.model_validate_json(label), LLMConfi
 """
 
 
-class HeldLLM(FakeLLM):
-    """The fake endpoint, answering only its first `answer` requests while `open` is False: every later
-    request is held unanswered (so never paid) until `release` is set, then dropped."""
-
-    def __init__(self, answer: int) -> None:
-        super().__init__()
-        self.answer = answer
-        self.open = False
-        self.paid: list[str] = []  # the messages of every answered request, in order
-        self.holding = threading.Event()  # set once a request is held
-        self.release = threading.Event()
-
-    def respond(self, h: Any, name: str, n: int, reask: bool, body: dict[str, Any], *rest: Any) -> None:
-        asked = json.dumps(body["messages"], sort_keys=True)
-        with self._lock:
-            hold = not self.open and len(self.paid) >= self.answer
-            if not hold:
-                self.paid.append(asked)
-        if hold:
-            self.holding.set()
-            self.release.wait()
-            h.close_connection = True  # the asker is dead by now: no answer
-            return
-        super().respond(h, name, n, reask, body, *rest)
-
-
 def label_rows(root: Path) -> list[tuple]:
     """The labels, less the columns that say which call paid for them (`cached`, usage, attempts, run)."""
     _, rows = query(
@@ -121,18 +91,7 @@ def test_a_killed_label_stage_reruns_only_what_is_missing(tmp_path: Path, corpus
     with HeldLLM(answer=ANSWERED) as fake:
         args = [str(corpus_root), fake.base_url, KILL_CONFIG.model_dump_json(), KILL_LLM.model_dump_json()]
         child = subprocess.Popen([sys.executable, "-c", CHILD, *args])
-        try:
-            # Mid-stage: the endpoint holds the child's next requests, and every answer given is in the journal.
-            deadline = time.monotonic() + 180
-            while not (fake.holding.is_set() and len(ResponseCache(corpus_root)) == ANSWERED):
-                assert child.poll() is None, "the child ended before it was killed"
-                assert time.monotonic() < deadline, "the child never reached the held requests"
-                time.sleep(0.05)
-            done_at_kill = len(done_shards(corpus_root, "labels"))
-        finally:
-            child.send_signal(signal.SIGKILL)
-            child.wait()
-        assert child.returncode == -signal.SIGKILL
+        done_at_kill = fake.kill_when_held(child, corpus_root, "labels")
         # The kill landed mid-stage: some batches written, not all, and no answer beyond those journaled.
         assert 0 < done_at_kill <= len(done_shards(corpus_root, "labels")) < N_DOCS // 4
         assert len(fake.paid) == len(ResponseCache(corpus_root)) == ANSWERED

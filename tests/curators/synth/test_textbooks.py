@@ -1,10 +1,8 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,8 +17,7 @@ from curators.synth.exercises import exercise_rows, exercises_request
 from curators.synth.seeds import Seed, sample_seeds
 from curators.synth.store import plan_seeds
 from curators.synth.textbooks import TextbookRun, generate_textbooks, strip_opening, textbook_request, textbook_row
-from tests.curators.filter.test_label import HeldLLM
-from tests.fake_llm import FakeLLM
+from tests.fake_llm import FakeLLM, HeldLLM
 from warehouse.catalog import query
 from warehouse.schemas import GENERATIONS
 from warehouse.shards import done_shards
@@ -208,18 +205,7 @@ def test_a_killed_textbook_run_reruns_only_what_is_missing(tmp_path: Path, data_
     with HeldLLM(answer=ANSWERED) as fake:
         args = [str(data_root), fake.base_url, KILL_RUN.model_dump_json(), KILL_LLM.model_dump_json()]
         child = subprocess.Popen([sys.executable, "-c", CHILD, *args])
-        try:
-            # Mid-stage: the endpoint holds the child's next requests, and every answer given is in the journal.
-            deadline = time.monotonic() + 180
-            while not (fake.holding.is_set() and len(ResponseCache(data_root)) == ANSWERED):
-                assert child.poll() is None, "the child ended before it was killed"
-                assert time.monotonic() < deadline, "the child never reached the held requests"
-                time.sleep(0.05)
-            done_at_kill = len(done_shards(data_root, "generations"))
-        finally:
-            child.send_signal(signal.SIGKILL)
-            child.wait()
-        assert child.returncode == -signal.SIGKILL
+        done_at_kill = fake.kill_when_held(child, data_root, "generations")
         # The kill landed mid-stage: some batches written, not all, and no answer beyond those journaled.
         assert 0 < done_at_kill <= len(done_shards(data_root, "generations")) < N_SEEDS // 4
         assert len(fake.paid) == len(ResponseCache(data_root)) == ANSWERED
