@@ -10,7 +10,8 @@ from flows.cli import decontam, dedup, filter, ingest, llm, pipeline, prompts, p
 from flows.cli.options import Context
 
 HELP = """Curate training data for small language models: ingest corpora, label a sample with an LLM,
-train an educational-value filter, score, deduplicate, decontaminate, and generate synthetic data.
+train an educational-value filter, score, deduplicate, decontaminate, generate synthetic data,
+and get it out: a `datasets`-loadable export with its card, a push to the Hub, an HTML report.
 
 Data lives under the data root (--data-root, CURATE_DATA, or `settings.data_root` in curate.yaml;
 default ./curate-data): Parquet shards plus a DuckDB catalog you can query with `curate sql`.

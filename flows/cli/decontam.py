@@ -35,7 +35,7 @@ def decontam(
     wait: Wait = None,
 ) -> None:
     """Find benchmark items in every document (or generation): a text that shares a 13-word n-gram with an
-    item of HumanEval, GSM8K, MMLU, ... (20 built-in sets, `curate decontam --help` in the README) gets a
+    item of HumanEval, GSM8K, MMLU, ... (20 built-in sets, listed in the README) gets a
     `contamination` row naming the benchmark, the item and the shared words. Nothing is deleted: `curated`
     leaves contaminated documents out, `synthetic` marks such generations not usable. The removal table
     per benchmark is printed and stays queryable."""
