@@ -11,6 +11,7 @@ the API key from the environment (`flows.env`), so it never becomes a Prefect pa
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from prefect import task
@@ -18,6 +19,10 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from curators.filter.label import LabelStage
+from curators.instruct.instructions import STAGES as INSTRUCTION_STAGES
+from curators.instruct.judge import JudgeStage
+from curators.instruct.preferences import PreferenceStage
+from curators.instruct.responses import ResponseStage
 from curators.llm.config import LLMConfig
 from curators.llm.endpoint import context_for, endpoint_for, expected_model
 from curators.llm.gateway import Endpoint, GatewayStats
@@ -29,11 +34,24 @@ from flows import progress
 from flows.env import flow_settings
 from warehouse.runs import open_run
 
-# Stage name -> its declaration, built from (data root, run id, run config, model).
-STAGES: dict[str, type[LLMStage]] = {s.name: s for s in (LabelStage, TextbookStage, ExerciseStage)}
+# Stage name -> its declaration, built from (data root, run id, run config, model[, round]).
+STAGES: dict[str, type[LLMStage]] = {
+    s.name: s
+    for s in (
+        LabelStage,
+        TextbookStage,
+        ExerciseStage,
+        *INSTRUCTION_STAGES.values(),
+        ResponseStage,
+        JudgeStage,
+        PreferenceStage,
+    )
+}
 
 
-def build_stage(name: str, root: Path, run_id: str, config: BaseModel, model: str) -> LLMStage:
+def build_stage(name: str, root: Path, run_id: str, config: BaseModel, model: str, round: int = 0) -> LLMStage:
+    if round:
+        return STAGES[name](root, run_id, config, model, round=round)
     return STAGES[name](root, run_id, config, model)
 
 
@@ -47,11 +65,12 @@ def llm_stage_task(
     base_url: str,
     model: str,
     local: bool,
+    round: int = 0,
 ) -> LLMStageSummary:
     key = None if local else api_key_from_env()
     endpoint = Endpoint(base_url=base_url, model=model, local=local, api_key=key or "not-needed")
     root = Path(data_root)
-    built = build_stage(stage, root, run_id, config, model)
+    built = build_stage(stage, root, run_id, config, model, round)
     return run_stage(root, run_id, built, llm, endpoint, on_result=progress.get("llm", data_root))
 
 
@@ -64,18 +83,48 @@ def run_llm_stage(
     fresh: bool = False,
     wait: float | None = None,
 ) -> LLMStageSummary:
-    """One run of an LLM stage: resume or open the run, start the endpoint only if a batch is pending."""
+    """One run of an LLM stage: resume or open the run, start the endpoint only if a batch is pending. A stage
+    in rounds is built once per round (each round reads what the rounds before wrote); the endpoint, once
+    started, serves every later round."""
     root = Path(data_root).resolve()
     settings = flow_settings(settings).model_copy(update={"data_root": root})
     model = expected_model(settings, llm)
-    with open_run(root, stage, config, fresh=fresh, wait=wait) as run:
+    with open_run(root, stage, config, fresh=fresh, wait=wait) as run, contextlib.ExitStack() as started:
         built = build_stage(stage, root, run.run_id, config, model)
-        _, batches = plan(root, run.run_id, built)
-        if all(b.done for b in batches):  # nothing to ask: no endpoint is started
-            summary = summarize(root, run.run_id, built, batches, GatewayStats())
-        else:
-            n_ctx = context_for(built.prompt_tokens, built.max_tokens)
-            with endpoint_for(settings, llm, n_ctx=n_ctx) as ep:
-                summary = llm_stage_task(stage, str(root), run.run_id, config, llm, ep.base_url, ep.model, ep.local)
+        summaries, ep = [], None
+        for round in range(built.rounds):
+            if round:
+                built = build_stage(stage, root, run.run_id, config, model, round)
+            _, batches = plan(root, run.run_id, built)
+            if all(b.done for b in batches):  # nothing to ask: no endpoint is started for it
+                summaries.append(summarize(root, run.run_id, built, batches, GatewayStats()))
+                continue
+            if ep is None:
+                n_ctx = context_for(built.prompt_tokens, built.max_tokens)
+                ep = started.enter_context(endpoint_for(settings, llm, n_ctx=n_ctx))
+            summaries.append(
+                llm_stage_task(stage, str(root), run.run_id, config, llm, ep.base_url, ep.model, ep.local, round)
+            )
+        summary = merge_rounds(summaries)
         run.counts = summary.counts()
     return summary
+
+
+def merge_rounds(summaries: list[LLMStageSummary]) -> LLMStageSummary:
+    """One summary of a run's rounds: counts and usage added up; rows by status are the run's (the last)."""
+    if len(summaries) == 1:
+        return summaries[0]
+    last = summaries[-1]
+    added = {
+        field: sum(getattr(s, field) for s in summaries)
+        for field in (
+            "requested",
+            "batches",
+            "batches_skipped",
+            "cache_hits",
+            "http_requests",
+            "tokens_in",
+            "tokens_out",
+        )
+    }
+    return last.model_copy(update={**added, "cost_usd": sum(s.cost_usd for s in summaries)})

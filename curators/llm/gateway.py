@@ -32,10 +32,15 @@ from pydantic import BaseModel
 
 from curators.llm.cache import ResponseCache, cache_key
 from curators.llm.config import LLMConfig, Price
+from curators.llm.limits import RateLimiter
 from curators.llm.prompts import json_schema_for, parse_answer
 
 MAX_RETRY_AFTER_S = 600.0
 CONNECTIONS_PER_CLIENT = 16
+NO_COMPLETIONS = (
+    "the endpoint has no text completions (/v1/completions), which Magpie needs: use the embedded server, "
+    "vLLM, TGI, llama.cpp or Ollama (OpenAI's chat models offer only /v1/chat/completions)"
+)
 STRUCTURED_FALLBACK = {"json_schema": "json_object_schema", "json_object_schema": "json_object", "json_object": "none"}
 
 
@@ -61,6 +66,14 @@ class LLMRequest:
     # Free text only: an answer cut at max_tokens is returned (finish_reason "length") instead of re-asked;
     # the caller records it (a generation stage keeps it as `truncated`, it does not pay twice).
     accept_cut: bool = False
+    # Raw text completion (`/v1/completions`) instead of chat: the prompt is sent as is (Magpie sends a chat
+    # template's prefix up to the user turn); `messages` is then empty. Free text only.
+    prompt: str | None = None
+
+    @property
+    def sent(self) -> list[dict[str, str]]:
+        """What the cache key and the token estimate see: the messages, or the raw prompt as one message."""
+        return self.messages if self.prompt is None else [{"role": "completion", "content": self.prompt}]
 
 
 @dataclass
@@ -81,6 +94,7 @@ class LLMResult:
     finish_reason: str | None
     cached: bool = False
     latency_s: float = 0.0
+    sample: int = 0
 
     def cache_entry(self) -> dict[str, Any]:
         return {
@@ -141,48 +155,6 @@ class _Tally:
     started: float = field(default_factory=time.monotonic)
 
 
-class RateLimiter:
-    """Token buckets for requests and tokens per minute. `acquire` waits until both allow a request."""
-
-    def __init__(self, rpm: int | None, tpm: int | None) -> None:
-        self.rpm, self.tpm = rpm, tpm
-        self._requests = float(rpm or 0)
-        self._tokens = float(tpm or 0)
-        self._last = time.monotonic()
-        self._lock = asyncio.Lock()
-
-    def _refill(self) -> None:
-        now = time.monotonic()
-        elapsed, self._last = now - self._last, now
-        if self.rpm:
-            self._requests = min(self.rpm, self._requests + elapsed * self.rpm / 60)
-        if self.tpm:
-            self._tokens = min(self.tpm, self._tokens + elapsed * self.tpm / 60)
-
-    async def acquire(self, tokens: int) -> None:
-        if not self.rpm and not self.tpm:
-            return
-        tokens = min(tokens, self.tpm or tokens)  # a request larger than the bucket waits for a full one
-        async with self._lock:
-            while True:
-                self._refill()
-                need_r = 0.0 if not self.rpm else max(0.0, 1 - self._requests) * 60 / self.rpm
-                need_t = 0.0 if not self.tpm else max(0.0, tokens - self._tokens) * 60 / self.tpm
-                wait = max(need_r, need_t)
-                if wait <= 0:
-                    if self.rpm:
-                        self._requests -= 1
-                    if self.tpm:
-                        self._tokens -= tokens
-                    return
-                await asyncio.sleep(wait)
-
-    def correct(self, estimated: int, actual: int) -> None:
-        """Charge the difference between the estimated and the actual tokens of a request."""
-        if self.tpm:
-            self._tokens -= actual - estimated
-
-
 def estimate_tokens(messages: list[dict[str, str]], max_tokens: int | None) -> int:
     return sum(len(m.get("content") or "") for m in messages) // 4 + 8 * len(messages) + (max_tokens or 256)
 
@@ -241,7 +213,7 @@ class Gateway:
         params = dict(request.params)
         if request.output is not None:
             params["output_schema"] = json_schema_for(request.output)
-        return cache_key(self.endpoint.model, request.messages, params, request.sample)
+        return cache_key(self.endpoint.model, request.sent, params, request.sample)
 
     # -- one item ----------------------------------------------------------------------------
 
@@ -273,6 +245,7 @@ class Gateway:
             )
             result.item_id = request.item_id
             result.prompt_id = request.prompt_id or result.prompt_id
+            result.sample = request.sample
             return result
         assert self._semaphore is not None, "use Gateway.run() or `async with gateway.session()`"
         async with self._semaphore:
@@ -284,7 +257,7 @@ class Gateway:
     async def _ask(self, request: LLMRequest, key: str) -> LLMResult:
         assert self._clients and self._limiter is not None
         client = self._clients[hash(key) % len(self._clients)]
-        messages = list(request.messages)
+        messages = list(request.sent)
         max_tokens = request.params.get("max_tokens")
         tally = _Tally()
         error = "no attempt made"
@@ -294,17 +267,21 @@ class Gateway:
             await self._limiter.acquire(estimate)
             tally.attempts += 1
             self.stats.http_requests += 1
-            body: dict[str, Any] = {"model": self.endpoint.model, "messages": messages, **request.params}
-            response_format = self._response_format(request.output)
-            if response_format is not None:
-                body["response_format"] = response_format
+            if request.prompt is not None:
+                path, body = "/completions", {"model": self.endpoint.model, "prompt": request.prompt, **request.params}
+                response_format = None
+            else:
+                path, body = "/chat/completions", {"model": self.endpoint.model, "messages": messages, **request.params}
+                response_format = self._response_format(request.output)
+                if response_format is not None:
+                    body["response_format"] = response_format
             try:
                 # The SDK's low-level post: its typed `create()` walks every message and schema through a
                 # type-driven transform, and builds pydantic models of the answer (together most of the CPU
                 # a request costs at high concurrency). The body here is plain JSON already, and we read the
                 # few fields we need. Auth, errors and timeouts are the SDK's own.
                 response = await client.post(
-                    "/chat/completions",
+                    path,
                     cast_to=httpx.Response,
                     body=body,
                     options={"timeout": self.config.timeout_s},
@@ -315,6 +292,9 @@ class Gateway:
                 if status == 400 and response_format is not None and self._refuses_format(exc):
                     self.structured = STRUCTURED_FALLBACK[self.structured]
                     continue  # the endpoint refused the response_format: ask again, more plainly
+                if request.prompt is not None and status in (404, 405, 501):
+                    error = f"HTTP {status}: {NO_COMPLETIONS}"
+                    break
                 if status == 429 or status >= 500 or status in (408, 409):
                     error = f"HTTP {status}: {_short(exc.message)}"
                     transport_failures += 1
@@ -336,7 +316,7 @@ class Gateway:
                 if isinstance(problem, dict) or problem is None:
                     return self._result(request, key, "ok", problem, None, tally)
                 error = problem
-                if tally.reasks >= self.config.max_reasks:
+                if tally.reasks >= self.config.max_reasks or request.prompt is not None:
                     return self._result(request, key, "invalid", None, error, tally)
                 tally.reasks += 1
                 messages = [
@@ -399,6 +379,7 @@ class Gateway:
             cost_usd=cost_of(self.config.prices, self.endpoint.model, tally.tokens_in, tally.tokens_out),
             finish_reason=tally.finish,
             latency_s=time.monotonic() - tally.started,
+            sample=request.sample,
         )
 
     # -- many items ---------------------------------------------------------------------------
@@ -458,12 +439,18 @@ def _read_completion(response: httpx.Response) -> tuple[str | None, str | None, 
     """(content, finish_reason, prompt tokens, completion tokens) of a chat completion; ValueError if garbled."""
     data = response.json()
     choice = data["choices"][0]
-    message = choice["message"]
-    if not isinstance(message, dict):
-        raise ValueError("no message in the first choice")
+    if "message" in choice:
+        message = choice["message"]
+        if not isinstance(message, dict):
+            raise ValueError("no message in the first choice")
+        content = message.get("content")
+    else:  # a text completion
+        content = choice["text"]
+        if not isinstance(content, str):
+            raise ValueError("no text in the first choice")
     usage = data.get("usage") or {}
     return (
-        message.get("content"),
+        content,
         choice.get("finish_reason"),
         int(usage.get("prompt_tokens") or 0),
         int(usage.get("completion_tokens") or 0),

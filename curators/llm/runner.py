@@ -4,7 +4,11 @@ the rest (the analogue of distilabel's Task, without its faults).
 A stage (`LLMStage`) declares:
 - `table`: the output table; `config.batch`: items per output shard (the unit of resume);
 - `requests()`: one `LLMRequest` per item, in a stable order, each with a stable `item_id`;
-- `rows(result)`: the rows one answer becomes (a failure stays a row with its status and reason);
+- `rows(result)`: the rows one answer becomes (a failure stays a row with its status and reason); an item
+  may take several requests (e.g. a pair judged in both orders: same `item_id`, distinct `sample`), then
+  `rows_of_item(results)` makes its rows once all its answers are in;
+- rounds, when a round's requests depend on the rows of the rounds before (Self-Instruct's pool, Evol-Instruct's
+  generations): the flow builds the stage once per round (`round`), each round's batches in shards of their own;
 - its model, config section and prompt ids (set when it is built): a batch whose members, model, prompts or
   config changed is redone;
 - `prompt_tokens`, `max_tokens`: the context the embedded endpoint is sized for.
@@ -20,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,12 +47,16 @@ class LLMStage(ABC):
     table: ClassVar[str]  # the output table
     prompt_tokens: int = 1024
     max_tokens: int = 1024
+    rounds: int = 1  # how many times the flow builds the stage, round 0 first (see the module docstring)
 
-    def __init__(self, run_id: str, model: str, config: BaseModel, prompt_ids: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, run_id: str, model: str, config: BaseModel, prompt_ids: tuple[str, ...] = (), round: int = 0
+    ) -> None:
         self.run_id = run_id
         self.model = model  # the model asked
         self.config = config
         self.prompt_ids = prompt_ids
+        self.round = round
 
     @property
     def batch_size(self) -> int:
@@ -63,6 +72,10 @@ class LLMStage(ABC):
 
     @abstractmethod
     def rows(self, result: LLMResult) -> list[dict[str, Any]]: ...
+
+    def rows_of_item(self, results: list[LLMResult]) -> list[dict[str, Any]]:
+        """The rows of an item asked with several requests (its results in request order)."""
+        return [row for result in results for row in self.rows(result)]
 
 
 class LLMStageSummary(BaseModel):
@@ -108,13 +121,27 @@ class LLMStageSummary(BaseModel):
         }
 
 
+ROUND_SHARDS = 10_000  # round r's batches are shards r * ROUND_SHARDS + i
+
+
 def plan(root: Path, run_id: str, stage: LLMStage) -> tuple[list[LLMRequest], list[Batch]]:
-    """The stage's requests, and the batches they fall into, each knowing whether it is done."""
+    """The stage's requests, and the batches their items fall into, each knowing whether it is done."""
     requests = stage.requests()
-    ids = [r.item_id for r in requests]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"stage {stage.name!r}: item ids must be unique within a run")
-    batches = plan_batches(root, run_id, stage.table, ids, stage.batch_size, f"{stage.model}\n{stage.depends_on}")
+    asked = [(r.item_id, r.sample) for r in requests]
+    if len(set(asked)) != len(asked):
+        raise ValueError(f"stage {stage.name!r}: (item id, sample) must be unique within a run")
+    ids = list(dict.fromkeys(r.item_id for r in requests))
+    if -(-len(ids) // stage.batch_size) > ROUND_SHARDS:
+        raise ValueError(f"stage {stage.name!r}: more than {ROUND_SHARDS} batches in one round; raise its batch")
+    batches = plan_batches(
+        root,
+        run_id,
+        stage.table,
+        ids,
+        stage.batch_size,
+        f"{stage.model}\n{stage.depends_on}",
+        first_index=stage.round * ROUND_SHARDS,
+    )
     return requests, batches
 
 
@@ -155,19 +182,30 @@ def _ask(
 ) -> GatewayStats:
     batch_of = {item: b for b in todo for item in b.items}
     remaining = {b.index: len(b.items) for b in todo}
+    wanted = [r for r in requests if r.item_id in batch_of]
+    order = {(r.item_id, r.sample): i for i, r in enumerate(wanted)}
+    expected = Counter(r.item_id for r in wanted)
+    answered: dict[str, list[LLMResult]] = {}
     gateway = Gateway(endpoint, llm, ResponseCache(root))
 
     def collect(result: LLMResult) -> None:
         batch = batch_of[result.item_id]
-        for row in stage.rows(result):
-            batch.writer.add(stage.table, row)
-        remaining[batch.index] -= 1
-        if remaining[batch.index] == 0:  # a batch is written once all its answers are in
-            batch.writer.flush(cursor=len(batch.items), final=True)
+        results = answered.setdefault(result.item_id, [])
+        results.append(result)
+        if len(results) == expected[result.item_id]:  # an item's rows are made once all its answers are in
+            del answered[result.item_id]
+            if len(results) == 1:
+                rows = stage.rows(result)
+            else:
+                rows = stage.rows_of_item(sorted(results, key=lambda r: order[(r.item_id, r.sample)]))
+            for row in rows:
+                batch.writer.add(stage.table, row)
+            remaining[batch.index] -= 1
+            if remaining[batch.index] == 0:  # a batch is written once all its items are in
+                batch.writer.flush(cursor=len(batch.items), final=True)
         if on_result is not None:
             on_result(result, gateway.stats)
 
-    wanted = [r for r in requests if r.item_id in batch_of]
     try:
         return asyncio.run(gateway.run(wanted, collect))
     finally:

@@ -27,12 +27,12 @@ class Batch:
 
 
 def plan_batches(
-    root: Path, run_id: str, table: str, items: list[str], batch_size: int, depends_on: str
+    root: Path, run_id: str, table: str, items: list[str], batch_size: int, depends_on: str, first_index: int = 0
 ) -> list[Batch]:
-    """`items` cut into batches of `batch_size`, each knowing whether an earlier call of the run wrote it.
-    A batch is redone when its members or `depends_on` change."""
+    """`items` cut into batches of `batch_size` (shards `first_index`, +1, ...), each knowing whether an earlier
+    call of the run wrote it. A batch is redone when its members or `depends_on` change."""
     batches = []
-    for index, start in enumerate(range(0, len(items), batch_size)):
+    for index, start in enumerate(range(0, len(items), batch_size), start=first_index):
         chunk = items[start : start + batch_size]
         fingerprint = hashlib.sha256((depends_on + "\n".join(chunk)).encode()).hexdigest()[:16]
         writer = CheckpointWriter(

@@ -10,7 +10,8 @@ import pytest
 
 from curators.config import LLMConfig, Price
 from curators.llm.cache import ResponseCache
-from curators.llm.gateway import Endpoint, Gateway, LLMRequest, LLMResult, RateLimiter
+from curators.llm.gateway import Endpoint, Gateway, LLMRequest, LLMResult
+from curators.llm.limits import RateLimiter
 from curators.llm.prompts import EduScore
 from tests.fake_llm import FakeLLM
 
