@@ -21,6 +21,7 @@ from curators.dedup.config import DedupConfig, KeepRule, MinHashConfig
 from curators.errors import ConfigError
 from curators.filter.config import EmbedConfig, FilterConfig, LabelConfig
 from curators.ingest.config import IngestConfig, SourceFormat, SourceSpec
+from curators.instruct.config import InstructConfig
 from curators.llm.config import LLMConfig, Price
 from curators.publish.config import ExportConfig
 from curators.settings import ENV_SETTINGS, Settings, StrictModel, api_key_from_env
@@ -105,6 +106,7 @@ class CurateConfig(StrictModel):
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     decontam: DecontamConfig = Field(default_factory=DecontamConfig)
     synth: SynthConfig = Field(default_factory=SynthConfig)
+    instruct: InstructConfig = Field(default_factory=InstructConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
 
     def masked(self) -> dict[str, Any]:

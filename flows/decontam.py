@@ -17,7 +17,7 @@ from curators.decontam.store import decontam_shard, loaded_index, removals
 from curators.errors import CurateError
 from flows import progress
 from flows.runners import Runner, task_runner
-from warehouse.listings import TextTable, text_shards
+from warehouse.listings import FIRST_RUN, TextTable, text_shards
 from warehouse.lock import writer_lock
 from warehouse.runs import open_run
 
@@ -55,7 +55,7 @@ def decontam_inputs(root: Path, target: TextTable) -> list[str]:
     if not shards:
         raise CurateError(
             f"nothing to decontaminate: no {target} yet",
-            hint="run `curate ingest` first" if target == "docs" else "run `curate synth textbooks` first",
+            hint=FIRST_RUN[target],
         )
     return shards
 

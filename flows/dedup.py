@@ -15,7 +15,7 @@ from curators.dedup.store import cluster, signature_shard
 from curators.errors import CurateError
 from flows import progress
 from flows.runners import Runner, task_runner
-from warehouse.listings import TextTable, text_shards
+from warehouse.listings import FIRST_RUN, TextTable, text_shards
 from warehouse.lock import writer_lock
 from warehouse.runs import open_run
 
@@ -76,7 +76,7 @@ def input_shards(root: Path, target: TextTable, against: list[TextTable]) -> lis
     if not text_shards(root, target):
         raise CurateError(
             f"nothing to deduplicate: no {target} yet",
-            hint="run `curate ingest` first" if target == "docs" else "run `curate synth textbooks` first",
+            hint=FIRST_RUN[target],
         )
     return sorted({s for t in [target, *against] for s in text_shards(root, t)})
 

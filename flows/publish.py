@@ -22,7 +22,7 @@ from curators.publish.export import ConfigFiles, partial_folder, swap_in, write_
 from curators.publish.hub import push_export
 from curators.publish.report import write_report
 from curators.publish.store import card_facts, product_reader, product_rows
-from curators.publish.tokens import count_tokens, load_tokenizer
+from curators.publish.tokens import count_tokens, load_tokenizer, texts_of
 from warehouse.lock import writer_lock
 
 
@@ -58,15 +58,18 @@ def export_config_task(data_root: str, name: str, folder: str, config: ExportCon
         for batch in reader:
             if sample is None and batch.num_rows:
                 sample = batch.slice(0, 1).to_pylist()[0]
-            if tokenizer is not None and "text" in batch.schema.names:
-                tokens += count_tokens(tokenizer, (t or "" for t in batch.column("text").to_pylist()))
+            texts = texts_of(batch.to_pylist()) if tokenizer is not None else None
+            if texts is not None:
+                tokens += count_tokens(tokenizer, texts)
             yield batch
 
     with product_reader(Path(data_root), name) as reader:
         files = write_config(Path(folder), name, reader.schema, counted(reader), config.shard_bytes)
     return {
         "files": files,
-        "tokens": tokens if tokenizer is not None and "text" in files.schema.names else None,
+        "tokens": tokens
+        if tokenizer is not None and texts_of([dict.fromkeys(files.schema.names)]) is not None
+        else None,
         "sample": sample,
     }
 

@@ -46,10 +46,15 @@ class FakeLLM:
     """Start with `with FakeLLM() as fake:`; `fake.base_url` is the endpoint."""
 
     def __init__(
-        self, latency: float = 0.0, hang_seconds: float = 5.0, scorer: Callable[[str], int] | None = None
+        self,
+        latency: float = 0.0,
+        hang_seconds: float = 5.0,
+        scorer: Callable[[str], int] | None = None,
+        answer: Callable[[dict[str, Any]], str] | None = None,
     ) -> None:
         self.latency = latency
         self.scorer = scorer  # scenario "ok": the score of the answer, from the last user message
+        self.answer_of = answer  # scenario "ok": the whole answer's text, from the request body
         self.hang_seconds = hang_seconds
         self.calls: Counter[str] = Counter()  # item -> calls
         self.total = 0
@@ -85,6 +90,9 @@ class FakeLLM:
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length))
+                if not self.path.endswith("/chat/completions"):  # like OpenAI's chat models: no text completions
+                    self._send(404, b'{"error": {"message": "This is a chat model: use v1/chat/completions"}}')
+                    return
                 text = body["messages"][-1]["content"] if body["messages"][-1]["role"] == "user" else ""
                 first = body["messages"][0]["content"] if body["messages"] else ""
                 scenario = re.search(r"SCENARIO:([\w-]+)", first)
@@ -112,7 +120,8 @@ class FakeLLM:
 
     def respond(self, h: Any, name: str, n: int, reask: bool, body: dict[str, Any], text: str) -> None:  # noqa: C901 - one branch a scenario
         valid = VALID if self.scorer is None else {"reason": "scripted", "score": self.scorer(text)}
-        ok = json.dumps(_completion(json.dumps(valid))).encode()
+        content = json.dumps(valid) if self.answer_of is None else self.answer_of(body)
+        ok = json.dumps(_completion(content)).encode()
         if name == "ok":
             h._send(200, ok)
         elif name == "rate-limited":  # 429 twice with Retry-After, then fine

@@ -124,6 +124,68 @@ DERIVED_VIEWS: dict[str, str] = {
                    FROM contamination WHERE target = 'generations' GROUP BY id) c ON c.id = g.id
         LEFT JOIN scores sc ON sc.id = g.id
     """,
+    # Instruction and preference data (curators/instruct): the latest row of each id.
+    "instructions": """
+        SELECT * FROM instructions_all QUALIFY row_number() OVER (PARTITION BY id ORDER BY run_id DESC) = 1
+    """,
+    # One row per instruction with its gates: near-duplicate, contamination, and `usable`.
+    "instruction_pool": """
+        SELECT i.*, d.id IS NOT NULL AS is_dup, d.dup_of, c.benchmarks IS NOT NULL AS contaminated, c.benchmarks,
+               i.status = 'ok' AND d.id IS NULL AND c.benchmarks IS NULL AS usable
+        FROM instructions i
+        LEFT JOIN (SELECT * FROM dups WHERE target = 'instructions') d ON d.id = i.id
+        LEFT JOIN (SELECT id, string_agg(DISTINCT benchmark, ',' ORDER BY benchmark) AS benchmarks
+                   FROM contamination WHERE target = 'instructions' GROUP BY id) c ON c.id = i.id
+    """,
+    "responses": """
+        SELECT r.*, c.benchmarks IS NOT NULL AS contaminated, c.benchmarks
+        FROM (SELECT * FROM responses_all QUALIFY row_number() OVER (PARTITION BY id ORDER BY run_id DESC) = 1) r
+        LEFT JOIN (SELECT id, string_agg(DISTINCT benchmark, ',' ORDER BY benchmark) AS benchmarks
+                   FROM contamination WHERE target = 'responses' GROUP BY id) c ON c.id = r.id
+    """,
+    "ratings": """
+        SELECT * FROM ratings_all
+        QUALIFY row_number() OVER (PARTITION BY response_id, judge ORDER BY run_id DESC) = 1
+    """,
+    # The pairs of the latest finished preferences run, with their confirmation in both orders.
+    "preferences": """
+        SELECT p.pair_id, p.instruction_id, p.chosen_id, p.rejected_id, p.chosen_rating, p.rejected_rating,
+               p.margin, p.judge, p.responses_rated, v.chosen_first, v.rejected_first, v.swap_consistent, v.agrees,
+               CASE WHEN p.status <> 'candidate' THEN p.status WHEN v.pair_id IS NULL THEN 'unconfirmed'
+                    ELSE v.status END AS status,
+               CASE WHEN p.status <> 'candidate' THEN p.reason WHEN v.pair_id IS NULL
+                    THEN 'not yet confirmed in both orders: rerun `curate synth preferences`' ELSE v.reason END
+                   AS reason,
+               p.run_id
+        FROM preference_pairs_all p
+        SEMI JOIN (SELECT arg_max(run_id, coalesce(finished, started)) AS run_id FROM runs_all
+                   WHERE flow = 'instruct-preferences' AND status = 'finished') latest USING (run_id)
+        LEFT JOIN pair_votes_all v USING (pair_id, run_id)
+    """,
+    # TRL's conversational SFT shape: the best-rated usable response of each usable instruction.
+    "sft": """
+        SELECT [{'role': 'user', 'content': i.text}, {'role': 'assistant', 'content': r.text}] AS messages,
+               i.id AS instruction_id, r.id AS response_id, i.method, r.model, g.judge, g.overall AS rating,
+               r.run_id
+        FROM instruction_pool i
+        JOIN responses r ON r.instruction_id = i.id AND r.status = 'ok' AND NOT r.contaminated
+        JOIN ratings g ON g.response_id = r.id AND g.status = 'ok'
+        WHERE i.usable
+        QUALIFY row_number() OVER (PARTITION BY i.id ORDER BY g.overall DESC, r.id) = 1
+    """,
+    # TRL's conversational DPO shape: confirmed pairs whose texts are usable.
+    "dpo": """
+        SELECT [{'role': 'user', 'content': i.text}] AS prompt,
+               [{'role': 'assistant', 'content': c.text}] AS chosen,
+               [{'role': 'assistant', 'content': r.text}] AS rejected,
+               p.instruction_id AS prompt_id, p.pair_id, i.method, p.chosen_rating, p.rejected_rating, p.margin,
+               p.judge, p.swap_consistent, c.model AS chosen_model, r.model AS rejected_model, p.run_id
+        FROM preferences p
+        JOIN instruction_pool i ON i.id = p.instruction_id AND i.usable
+        JOIN responses c ON c.id = p.chosen_id AND c.status = 'ok' AND NOT c.contaminated
+        JOIN responses r ON r.id = p.rejected_id AND r.status = 'ok' AND NOT r.contaminated
+        WHERE p.status = 'ok'
+    """,
 }
 
 

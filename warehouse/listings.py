@@ -25,12 +25,20 @@ def current_docs_shards(root: Path) -> list[str]:
     return [str(p) for p, _ in done_shards(root, "docs") if p.parent.name.removeprefix("run=") in current]
 
 
-TextTable = Literal["docs", "generations"]  # the tables of texts that stages read like documents
+# The tables of texts that stages read like documents (an `id` and a `text`).
+TextTable = Literal["docs", "generations", "instructions", "responses"]
+# What to run when one of them is empty.
+FIRST_RUN = {
+    "docs": "run `curate ingest` first",
+    "generations": "run `curate synth textbooks` first",
+    "instructions": "run `curate synth instructions` first",
+    "responses": "run `curate synth responses` first",
+}
 
 
 def text_shards(root: Path, table: TextTable) -> list[str]:
-    """The shards of a table of texts: the current docs shards, or every generations shard."""
-    return current_docs_shards(root) if table == "docs" else table_shards(root, "generations")
+    """The shards of a table of texts: the current docs shards, or every shard of the others."""
+    return current_docs_shards(root) if table == "docs" else table_shards(root, table)
 
 
 def newest_filter(root: Path, filter_id: str | None = None) -> tuple[str, str] | None:

@@ -220,6 +220,121 @@ CONTAMINATION = pa.schema(
     ]
 )
 
+
+# Instruction and preference data (curators/instruct). Ids are sha256 of what a row is (never random).
+# Every LLM row keeps its prompt, model, sampling params, usage and the cache key of its answer.
+INSTRUCTIONS = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),  # sha256 of method + seed + text (+ the request, if no text)
+        pa.field("method", pa.string(), nullable=False),  # self-instruct | evol | magpie | grounded
+        pa.field("seed_id", pa.string()),  # the request's seed: round/index, a seed task, a document id
+        pa.field("parent_id", pa.string()),  # evol: the instruction it rewrites
+        pa.field("round", pa.int32()),
+        pa.field("text", pa.large_string(), nullable=False),  # as written (also when dropped, for audits)
+        pa.field("status", pa.string(), nullable=False),  # ok | similar | too_short | ... | invalid | failed
+        pa.field("reason", pa.string()),
+        pa.field("rouge_l", pa.float32()),  # highest ROUGE-L F with the pool (self-instruct, grounded)
+        pa.field("similar_to", pa.string()),
+        pa.field("meta", pa.string()),  # JSON: evol operation, seed task kind, ...
+        pa.field("prompt_id", pa.string()),
+        pa.field("model", pa.string()),
+        pa.field("params", pa.string()),  # JSON sampling params
+        pa.field("tokens_in", pa.int64()),
+        pa.field("tokens_out", pa.int64()),
+        pa.field("cost_usd", pa.float64()),
+        pa.field("cached", pa.bool_()),
+        pa.field("cache_key", pa.string()),
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
+RESPONSES = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("instruction_id", pa.string(), nullable=False),
+        pa.field("principle", pa.string(), nullable=False),
+        pa.field("temperature", pa.float32()),
+        pa.field("text", pa.large_string(), nullable=False),  # "" when no answer
+        pa.field("status", pa.string(), nullable=False),  # ok | truncated | apology | empty | invalid | failed
+        pa.field("reason", pa.string()),
+        pa.field("n_chars", pa.int64()),
+        pa.field("prompt_id", pa.string()),
+        pa.field("model", pa.string()),
+        pa.field("params", pa.string()),  # JSON sampling params
+        pa.field("tokens_in", pa.int64()),
+        pa.field("tokens_out", pa.int64()),
+        pa.field("cost_usd", pa.float64()),
+        pa.field("cached", pa.bool_()),
+        pa.field("cache_key", pa.string()),
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
+RATINGS = pa.schema(
+    [
+        pa.field("response_id", pa.string(), nullable=False),
+        pa.field("instruction_id", pa.string(), nullable=False),
+        pa.field("judge", pa.string(), nullable=False),  # the judging model
+        pa.field("instruction_following", pa.int8()),  # 1-5, NULL unless status = ok
+        pa.field("helpfulness", pa.int8()),
+        pa.field("honesty", pa.int8()),
+        pa.field("truthfulness", pa.int8()),
+        pa.field("overall", pa.float32()),  # the mean of the four
+        pa.field("rationale", pa.string()),
+        pa.field("status", pa.string(), nullable=False),  # ok | invalid (raw kept) | failed
+        pa.field("reason", pa.string()),
+        pa.field("raw", pa.string()),  # the judge's last answer when it never validated
+        pa.field("prompt_id", pa.string()),
+        pa.field("model", pa.string()),
+        pa.field("params", pa.string()),  # JSON sampling params
+        pa.field("tokens_in", pa.int64()),
+        pa.field("tokens_out", pa.int64()),
+        pa.field("cost_usd", pa.float64()),
+        pa.field("cached", pa.bool_()),
+        pa.field("cache_key", pa.string()),
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
+# Candidate pairs from the ratings (one row per rated instruction; written once per run).
+PREFERENCE_PAIRS = pa.schema(
+    [
+        pa.field("pair_id", pa.string(), nullable=False),
+        pa.field("instruction_id", pa.string(), nullable=False),
+        pa.field("chosen_id", pa.string()),
+        pa.field("rejected_id", pa.string()),
+        pa.field("chosen_rating", pa.float32()),
+        pa.field("rejected_rating", pa.float32()),
+        pa.field("margin", pa.float32()),
+        pa.field("judge", pa.string()),
+        pa.field("responses_rated", pa.int32()),
+        pa.field("status", pa.string(), nullable=False),  # candidate | tie | too_few_ratings
+        pa.field("reason", pa.string()),
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
+# The pairwise confirmation of a candidate pair, asked in both orders (chosen shown as A, then as B).
+PAIR_VOTES = pa.schema(
+    [
+        pa.field("pair_id", pa.string(), nullable=False),
+        pa.field("chosen_first", pa.string()),  # the verdict with chosen as A: chosen | rejected | NULL
+        pa.field("rejected_first", pa.string()),  # the verdict with rejected as A
+        pa.field("swap_consistent", pa.bool_()),  # both orders prefer the same response
+        pa.field("agrees", pa.bool_()),  # both orders prefer the chosen one
+        pa.field("status", pa.string(), nullable=False),  # ok | flipped | contradicted | invalid | failed
+        pa.field("reason", pa.string()),
+        pa.field("judge", pa.string()),
+        pa.field("prompt_id", pa.string()),
+        pa.field("tokens_in", pa.int64()),
+        pa.field("tokens_out", pa.int64()),
+        pa.field("cost_usd", pa.float64()),
+        pa.field("cached", pa.bool_()),
+        pa.field("cache_keys", pa.string()),  # JSON: the two answers' keys
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "docs": DOCS,
     "rejects": REJECTS,
@@ -235,6 +350,11 @@ TABLES: dict[str, pa.Schema] = {
     "seeds": SEEDS,
     "generations": GENERATIONS,
     "contamination": CONTAMINATION,
+    "instructions": INSTRUCTIONS,
+    "responses": RESPONSES,
+    "ratings": RATINGS,
+    "preference_pairs": PREFERENCE_PAIRS,
+    "pair_votes": PAIR_VOTES,
 }
 
 

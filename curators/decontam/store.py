@@ -22,7 +22,7 @@ from warehouse.mapper import Mapped, map_shard
 from warehouse.schemas import CONTAMINATION
 
 # Which rows of an input shard are checked: every document; only the generations that were written.
-_ROWS_CHECKED = {"docs": None, "generations": "ok"}
+_ROWS_CHECKED = {"docs": None, "generations": "ok", "instructions": "ok", "responses": "ok"}
 
 
 @functools.lru_cache(maxsize=2)

@@ -64,9 +64,11 @@ def _prepare(
         if not paths:
             continue
         order = "run_id || ':' || locator" if t == "docs" else "run_id || ':' || id"
+        # An instruction or response that failed a rule keeps its text for audits; only the ok ones compete.
+        where = " WHERE status = 'ok'" if t in ("instructions", "responses") else ""
         selects.append(
             f"SELECT id, filename, {order} AS order_key, {'true' if t != target else 'false'} AS protected "
-            f"FROM read_parquet({sql_list(paths)}, filename = true, union_by_name = true)"
+            f"FROM read_parquet({sql_list(paths)}, filename = true, union_by_name = true){where}"
         )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE locs AS SELECT * FROM (" + " UNION ALL ".join(selects) + ") "

@@ -19,7 +19,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -58,7 +58,42 @@ class Exercises(BaseModel):
     exercises: list[Exercise] = Field(min_length=1, max_length=20)
 
 
-OUTPUT_MODELS: dict[str, type[BaseModel]] = {"EduScore": EduScore, "Exercises": Exercises}
+class NewInstructions(BaseModel):
+    """New task instructions (Self-Instruct, grounded questions)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    instructions: list[str] = Field(min_length=1, max_length=40)
+
+
+class Rating(BaseModel):
+    """UltraFeedback's four aspects, each 1-5, after a rationale."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    rationale: str = Field(max_length=4000)
+    instruction_following: int = Field(ge=1, le=5)
+    helpfulness: int = Field(ge=1, le=5)
+    honesty: int = Field(ge=1, le=5)
+    truthfulness: int = Field(ge=1, le=5)
+
+
+class PairVerdict(BaseModel):
+    """Which of two responses, shown as A and B, is better."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    reason: str = Field(max_length=2000)
+    better: Literal["A", "B"]
+
+
+OUTPUT_MODELS: dict[str, type[BaseModel]] = {
+    "EduScore": EduScore,
+    "Exercises": Exercises,
+    "NewInstructions": NewInstructions,
+    "Rating": Rating,
+    "PairVerdict": PairVerdict,
+}
 
 
 @functools.cache

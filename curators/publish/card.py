@@ -13,8 +13,14 @@ import pyarrow as pa
 from curators.publish.config import ExportConfig
 from curators.publish.export import ConfigFiles
 
-TASKS = {"pretrain": "text-generation", "textbooks": "text-generation", "exercises": "text-generation"}
-SYNTHETIC = {"textbooks", "exercises"}
+TASKS = {
+    "pretrain": "text-generation",
+    "textbooks": "text-generation",
+    "exercises": "text-generation",
+    "sft": "text-generation",
+    "dpo": "text-generation",
+}
+SYNTHETIC = {"textbooks", "exercises", "sft", "dpo"}
 SAMPLE_CHARS = 600
 
 

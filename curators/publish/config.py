@@ -6,7 +6,7 @@ from pydantic import Field
 
 from curators.settings import StrictModel
 
-PRODUCTS = ("pretrain", "textbooks", "exercises", "rejected")
+PRODUCTS = ("pretrain", "textbooks", "exercises", "sft", "dpo", "rejected")
 
 
 class ExportConfig(StrictModel):

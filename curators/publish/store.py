@@ -29,6 +29,16 @@ PRODUCT_SQL = {
                y.score, g.run_id AS synth_run_id
         FROM synthetic y JOIN generations g USING (id) WHERE y.usable AND g.task = 'exercise' ORDER BY g.id
     """,
+    # TRL's conversational shapes (`SFTTrainer`: messages; `DPOTrainer`: prompt, chosen, rejected).
+    "sft": """
+        SELECT messages, instruction_id, response_id, method, model, judge, rating, run_id AS responses_run_id
+        FROM sft ORDER BY instruction_id
+    """,
+    "dpo": """
+        SELECT prompt, chosen, rejected, prompt_id, pair_id, method, chosen_rating, rejected_rating, margin, judge,
+               swap_consistent, chosen_model, rejected_model, run_id AS preferences_run_id
+        FROM dpo ORDER BY pair_id
+    """,
     # Every input or row that did not make it, with its reason: input rejects, dropped documents, and
     # generations that are not usable.
     "rejected": """
@@ -46,6 +56,16 @@ PRODUCT_SQL = {
                                            ELSE 'score ' || round(y.score, 2) END),
                    'synthetic', y.seed_id, g.run_id
             FROM synthetic y JOIN generations g USING (id) WHERE NOT y.usable
+            UNION ALL
+            SELECT i.id, 'instruct',
+                   CASE WHEN i.status <> 'ok' THEN i.status WHEN i.is_dup THEN 'duplicate' ELSE 'contaminated' END,
+                   coalesce(i.reason, CASE WHEN i.is_dup THEN 'duplicate of ' || i.dup_of
+                                           ELSE 'holds items of ' || i.benchmarks END),
+                   'instructions:' || i.method, i.seed_id, i.run_id
+            FROM instruction_pool i WHERE NOT i.usable
+            UNION ALL
+            SELECT p.pair_id, 'preferences', p.status, p.reason, 'preferences', p.instruction_id, p.run_id
+            FROM preferences p WHERE p.status <> 'ok'
         ) ORDER BY stage, source, locator, reason, id
     """,
 }

@@ -39,6 +39,22 @@ def load_tokenizer(spec: str) -> Any:
     )
 
 
+CONVERSATION_COLUMNS = ("messages", "prompt", "chosen", "rejected")  # TRL's shapes: lists of {role, content}
+
+
+def texts_of(rows: list[dict[str, Any]]) -> list[str] | None:
+    """The texts a row's tokens are counted on: its `text`, or the contents of its conversations; None when a
+    product has neither."""
+    if not rows:
+        return []
+    if "text" in rows[0]:
+        return [r["text"] or "" for r in rows]
+    columns = [c for c in CONVERSATION_COLUMNS if c in rows[0]]
+    if not columns:
+        return None
+    return [m.get("content") or "" for r in rows for c in columns for m in r[c] or []]
+
+
 def count_tokens(tokenizer: Any, texts: Iterable[str]) -> int:
     """Tokens of every text, without special tokens, counted a batch at a time."""
     total, batch = 0, []

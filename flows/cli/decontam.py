@@ -19,7 +19,9 @@ commands = typer.Typer()
 @commands.command()
 def decontam(
     ctx: typer.Context,
-    target: TextTable = typer.Option(TextTable.docs, "--target", help="What to check: docs or generations."),
+    target: TextTable = typer.Option(
+        TextTable.docs, "--target", help="What to check: docs, generations, instructions or responses."
+    ),
     benchmark: list[str] = typer.Option(
         [], "--benchmark", "-b", help="A built-in set to check against (repeat; default: every installed one)."
     ),

@@ -29,7 +29,9 @@ commands = typer.Typer()
 @commands.command()
 def dedup(
     ctx: typer.Context,
-    target: TextTable = typer.Option(TextTable.docs, "--target", help="What to deduplicate: docs or generations."),
+    target: TextTable = typer.Option(
+        TextTable.docs, "--target", help="What to deduplicate: docs, generations, instructions or responses."
+    ),
     against: list[TextTable] = typer.Option(
         [], "--against", help="Also compare with this table (never dropped), e.g. --target generations --against docs."
     ),

@@ -29,6 +29,8 @@ class ForestKind(StrEnum):
 class TextTable(StrEnum):
     docs = "docs"
     generations = "generations"
+    instructions = "instructions"
+    responses = "responses"
 
 
 class Verify(StrEnum):
@@ -62,6 +64,13 @@ class Stage(StrEnum):
 class SeedMode(StrEnum):
     taxonomy = "taxonomy"
     web = "web"
+
+
+class InstructMethod(StrEnum):
+    self_instruct = "self-instruct"
+    evol = "evol"
+    magpie = "magpie"
+    grounded = "grounded"
 
 
 class Task(StrEnum):

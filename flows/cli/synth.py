@@ -1,4 +1,5 @@
-"""`curate synth`: textbooks from diversity seeds, exercises from textbooks, the quality gates, the report."""
+"""`curate synth`: textbooks from diversity seeds, exercises from textbooks, instructions, responses, ratings
+and preference pairs, the quality gates, the report."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import typer
 
 from curators.config import CurateConfig
 from flows.cli.console import out
-from flows.cli.options import Fresh, SeedMode, Task, Wait, context, for_flows, given
+from flows.cli.options import Fresh, InstructMethod, SeedMode, Task, Wait, context, for_flows, given
 
 app = typer.Typer(
-    help="Synthetic data: textbooks from diversity seeds, exercises from textbooks, quality gates, report.",
+    help="Synthetic data: textbooks from diversity seeds, exercises from textbooks; instructions, responses, "
+    "ratings and preference pairs for SFT and DPO (views `sft` and `dpo`); quality gates; report.",
     no_args_is_help=True,
 )
 
@@ -63,9 +65,85 @@ def synth_exercises(
 
 @app.command("gates")
 def synth_gates(ctx: typer.Context, wait: Wait = None) -> None:
-    """(Re)run the quality gates over every generation: dedup, decontamination, score."""
+    """(Re)run the quality gates over every generation (dedup, decontamination, score) and, when there are
+    instructions, over them and their responses (near-duplicates, decontamination)."""
+    from warehouse.listings import table_shards
+
     c = context(ctx)
-    run_synth(c.config(), c.verbose, "gates", False, wait, True)
+    root = c.config().settings.data_root.resolve()
+    if table_shards(root, "generations") or not table_shards(root, "instructions"):
+        run_synth(c.config(), c.verbose, "gates", False, wait, True)
+    if table_shards(root, "instructions"):
+        run_instruct(c.config(), c.verbose, "gates", None, False, wait, True)
+
+
+@app.command("instructions")
+def synth_instructions(
+    ctx: typer.Context,
+    method: InstructMethod = typer.Option(
+        InstructMethod.self_instruct,
+        "--method",
+        help="self-instruct (seed tasks + ROUGE-L pool), evol (rewrites, in depth and breadth), magpie (the model "
+        "writes the user turn from its chat template), grounded (questions your curated documents answer).",
+    ),
+    n: int | None = typer.Option(
+        None, "--n", help="Instructions asked for (magpie: user turns; grounded: documents; evol: parents). Default 64."
+    ),
+    rounds: int | None = typer.Option(None, "--rounds", help="Rounds of self-instruct or evol (default 2)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the examples and operations drawn."),
+    gates: bool = typer.Option(True, "--gates/--no-gates", help="Then find near-duplicates and benchmark items."),
+    fresh: Fresh = False,
+    wait: Wait = None,
+) -> None:
+    """Write new instructions into `instructions`, every one with its method, seed and a status: ok, or why it
+    was dropped (similar, too_short, too_long, blacklisted, bad_start, leaked_template, no_gain, apology,
+    truncated, invalid, failed). Resumable; answers cached and cost-accounted. See `instruction_pool`."""
+    c = context(ctx)
+    section: dict[str, Any] = given(n=n, seed=seed)
+    if rounds is not None and method in (InstructMethod.self_instruct, InstructMethod.evol):
+        section[method.value.replace("-", "_")] = {"rounds": rounds}
+    config = c.config({"instruct": {"instructions": section}} if section else None)
+    run_instruct(config, c.verbose, "instructions", method.value, fresh, wait, gates)
+
+
+@app.command("responses")
+def synth_responses(
+    ctx: typer.Context,
+    per_instruction: int | None = typer.Option(None, "--per-instruction", help="Responses per instruction (4)."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", help="Longest response, in tokens (512)."),
+    gates: bool = typer.Option(True, "--gates/--no-gates", help="Then look for benchmark items in them."),
+    fresh: Fresh = False,
+    wait: Wait = None,
+) -> None:
+    """Answer every usable instruction several times, each under one of UltraFeedback's principles
+    (helpfulness, honesty, truthfulness, verbalized calibration) and a temperature, into `responses`."""
+    c = context(ctx)
+    section = given(per_instruction=per_instruction, max_tokens=max_tokens)
+    config = c.config({"instruct": {"responses": section}} if section else None)
+    run_instruct(config, c.verbose, "responses", None, fresh, wait, gates)
+
+
+@app.command("judge")
+def synth_judge(ctx: typer.Context, fresh: Fresh = False, wait: Wait = None) -> None:
+    """Rate every ok response on instruction following, helpfulness, honesty and truthfulness (1-5, with a
+    rationale; overall = their mean) into `ratings`. An answer that never validates is `invalid`, kept raw."""
+    c = context(ctx)
+    run_instruct(c.config(), c.verbose, "judge", None, fresh, wait, False)
+
+
+@app.command("preferences")
+def synth_preferences(
+    ctx: typer.Context,
+    no_confirm: bool = typer.Option(False, "--no-confirm", help="Skip the pairwise check in both orders."),
+    fresh: Fresh = False,
+    wait: Wait = None,
+) -> None:
+    """Pair the best- and worst-rated response of each instruction (ties dropped, margin kept), and confirm each
+    pair by asking the judge A-vs-B and B-vs-A: a verdict that flips with the order leaves the pair out of
+    `dpo`. See `preferences` (every pair with its status) and `dpo` (what DPOTrainer reads)."""
+    c = context(ctx)
+    config = c.config({"instruct": {"preferences": {"confirm": False}}} if no_confirm else None)
+    run_instruct(config, c.verbose, "preferences", None, fresh, wait, False)
 
 
 @app.command("report")
@@ -113,7 +191,64 @@ def run_synth(config: CurateConfig, verbose: bool, what: str, fresh: bool, wait:
         print_gates(root, done.gates)
 
 
-def print_generation_summary(what: str, summary: Any) -> None:
+def run_instruct(
+    config: CurateConfig, verbose: bool, step: str, method: str | None, fresh: bool, wait: float | None, gates: bool
+) -> None:
+    config = for_flows(config, verbose, wait)
+    from flows.cli.progress import StageBars
+    from flows.instruct import instruct_flow
+
+    root = config.settings.data_root.resolve()
+    bars = StageBars(root)
+    if step != "gates":
+        bars.llm(method or step, None)
+    with bars.shown():
+        done = instruct_flow(
+            str(root),
+            step,
+            config.instruct,
+            config.llm,
+            config.dedup,
+            config.decontam,
+            method or "self-instruct",
+            gates,
+            config.settings,
+            fresh,
+            wait,
+        )
+    if done.generated is not None:
+        print_generation_summary(method or step, done.generated, table=TABLE_OF_STEP[step])
+    if done.gates is not None:
+        print_instruct_gates(root, done.gates)
+
+
+TABLE_OF_STEP = {
+    "instructions": "instructions",
+    "responses": "responses",
+    "judge": "ratings",
+    "preferences": "pair_votes",
+}
+
+
+def print_instruct_gates(root: Path, found: Any) -> None:
+    from warehouse.catalog import query
+
+    d = found.dedup
+    flagged = " · ".join(f"{s.target} {s.flagged:,} of {s.checked:,}" for s in found.decontam)
+    out.print(
+        f"[bold]gates[/] in {found.seconds:.1f}s: near-duplicate instructions {d.dups:,} of {d.documents:,} · "
+        f"contaminated {flagged}"
+    )
+    _, rows = query(root, "SELECT count(*), count(*) FILTER (WHERE usable) FROM instruction_pool")
+    _, sft = query(root, "SELECT count(*) FROM sft")
+    _, dpo = query(root, "SELECT count(*) FROM dpo")
+    out.print(
+        f"  instructions {rows[0][0]:,} · usable {rows[0][1]:,} · sft rows {sft[0][0]:,} · dpo pairs {dpo[0][0]:,}"
+        ' — see `curate sql "SELECT * FROM instruction_pool"` and `curate synth report`'
+    )
+
+
+def print_generation_summary(what: str, summary: Any, table: str = "generations") -> None:
     statuses = " · ".join(f"{k} {v}" for k, v in sorted(summary.by_status.items())) or "nothing"
     out.print(
         f"[bold]{what}[/] run {summary.run_id} with {summary.model}: {statuses} · cache hits "
@@ -122,7 +257,7 @@ def print_generation_summary(what: str, summary: Any) -> None:
     )
     if any(k != "ok" for k in summary.by_status):
         out.print(
-            '  every outcome keeps its reason: `curate sql "SELECT status, reason, count(*) FROM generations '
+            f'  every outcome keeps its reason: `curate sql "SELECT status, reason, count(*) FROM {table} '
             'GROUP BY ALL"`'
         )
 

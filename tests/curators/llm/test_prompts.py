@@ -8,6 +8,9 @@ from curators.errors import CurateError
 from curators.llm.prompts import (
     EduScore,
     Exercises,
+    NewInstructions,
+    PairVerdict,
+    Rating,
     extract_json,
     json_schema_for,
     list_prompts,
@@ -18,8 +21,20 @@ from curators.llm.prompts import (
 
 def test_shipped_prompts_have_ids_outputs_and_params() -> None:
     prompts = {p.task: p for p in list_prompts()}
-    assert {"edu", "edu-code", "textbook", "exercises"} <= set(prompts)
-    expected = {"edu": EduScore, "edu-code": EduScore, "textbook": None, "exercises": Exercises}
+    expected = {
+        "edu": EduScore,
+        "edu-code": EduScore,
+        "textbook": None,
+        "exercises": Exercises,
+        "self-instruct": NewInstructions,
+        "evol-depth": None,
+        "evol-breadth": None,
+        "grounded": NewInstructions,
+        "response": None,
+        "judge": Rating,
+        "pairwise": PairVerdict,
+    }
+    assert set(prompts) == set(expected)
     for prompt in prompts.values():
         assert re.fullmatch(rf"{prompt.task}@v\d+:[0-9a-f]{{8}}", prompt.prompt_id)
         assert prompt.output_model is expected[prompt.task]
@@ -27,6 +42,7 @@ def test_shipped_prompts_have_ids_outputs_and_params() -> None:
         assert prompt.description
     # Judgements are deterministic; generations sample.
     assert prompts["edu"].params["temperature"] == 0.0 and prompts["textbook"].params["temperature"] > 0
+    assert prompts["judge"].params["temperature"] == 0 == prompts["pairwise"].params["temperature"]
 
 
 def test_render_fills_the_document_and_refuses_missing_variables() -> None:

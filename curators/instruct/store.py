@@ -1,0 +1,124 @@
+"""The instruct stages' warehouse reads and writes: the instructions of a run, the usable instructions, the
+passages grounded instructions come from, the responses to rate, the ratings to pair, and the pairs of a
+preferences run (written once per run, read back on resume)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from curators.errors import CurateError
+from warehouse.catalog import query
+from warehouse.listings import table_shards
+from warehouse.shards import read_run_rows, write_run_rows
+
+
+def digest(rows: list[Any]) -> str:
+    """A short fingerprint of what a run reads: a new input set is a new run."""
+    return hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def instructions_of_run(root: Path, run_id: str) -> list[dict[str, Any]]:
+    """Every instruction row a run has written (done shards), by id."""
+    rows: list[dict[str, Any]] = []
+    for path in table_shards(root, "instructions", run_id):
+        rows.extend(pq.read_table(path, columns=["id", "round", "text", "status", "seed_id"]).to_pylist())
+    return sorted(rows, key=lambda r: r["id"])
+
+
+def usable_instructions(root: Path, method: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Usable instructions (ok, not a near-duplicate, not contaminated): id, method, seed_id, text; by id."""
+    sql = "SELECT id, method, seed_id, text FROM instruction_pool WHERE usable"
+    params: list[Any] = []
+    if method:
+        sql += " AND method = ?"
+        params.append(method)
+    sql += " ORDER BY id" + (" LIMIT ?" if limit else "")
+    if limit:
+        params.append(limit)
+    columns, rows = query(root, sql, params)
+    return [dict(zip(columns, r, strict=True)) for r in rows]
+
+
+def passages(root: Path, source: str, n: int, min_score: float | None) -> list[dict[str, Any]]:
+    """Passages for grounded instructions: curated documents (highest score first, then id) or ok textbooks."""
+    if source == "textbooks":
+        sql = "SELECT id, text FROM synthetic WHERE task = 'textbook' AND usable ORDER BY id LIMIT ?"
+        params: list[Any] = [n]
+    else:
+        sql = "SELECT id, text FROM curated" + (" WHERE score >= ?" if min_score is not None else "")
+        sql += " ORDER BY score DESC NULLS LAST, id LIMIT ?"
+        params = ([min_score] if min_score is not None else []) + [n]
+    _, rows = query(root, sql, params)
+    found = [{"id": r[0], "text": r[1]} for r in rows if r[1] and r[1].strip()]
+    if not found:
+        hint = "run `curate synth textbooks`" if source == "textbooks" else "run `curate ingest` (and the filter)"
+        raise CurateError(f"no {source} passages to ground instructions in", hint=hint)
+    return found
+
+
+def texts_by_id(root: Path, ids: list[str]) -> dict[str, str]:
+    """The texts of documents or generations by id (the context of grounded instructions)."""
+    if not ids:
+        return {}
+    _, rows = query(
+        root,
+        "SELECT id, text FROM docs WHERE id IN (SELECT unnest(?)) "
+        "UNION ALL SELECT id, text FROM generations WHERE id IN (SELECT unnest(?)) AND status = 'ok'",
+        [ids, ids],
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+def responses_to_rate(root: Path) -> list[dict[str, Any]]:
+    """Ok, uncontaminated responses of usable instructions, with the instruction's text; by response id."""
+    columns, rows = query(
+        root,
+        """
+        SELECT r.id, r.instruction_id, i.text AS instruction, r.text
+        FROM responses r JOIN instruction_pool i ON i.id = r.instruction_id
+        WHERE i.usable AND r.status = 'ok' AND NOT r.contaminated ORDER BY r.id
+        """,
+    )
+    return [dict(zip(columns, r, strict=True)) for r in rows]
+
+
+def ratings_to_pair(root: Path, judge: str) -> list[dict[str, Any]]:
+    """The ok ratings by `judge` of rateable responses: instruction_id, response_id, overall; ordered."""
+    columns, rows = query(
+        root,
+        """
+        SELECT g.instruction_id, g.response_id, g.overall
+        FROM ratings g JOIN responses r ON r.id = g.response_id JOIN instruction_pool i ON i.id = g.instruction_id
+        WHERE g.status = 'ok' AND g.judge = ? AND i.usable AND r.status = 'ok' AND NOT r.contaminated
+        ORDER BY g.instruction_id, g.response_id
+        """,
+        [judge],
+    )
+    return [dict(zip(columns, r, strict=True)) for r in rows]
+
+
+def response_texts(root: Path, ids: list[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    _, rows = query(root, "SELECT id, text FROM responses WHERE id IN (SELECT unnest(?))", [ids])
+    return {r[0]: r[1] for r in rows}
+
+
+def instruction_texts(root: Path, ids: list[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    _, rows = query(root, "SELECT id, text FROM instructions WHERE id IN (SELECT unnest(?))", [ids])
+    return {r[0]: r[1] for r in rows}
+
+
+def stored_pairs(root: Path, run_id: str) -> list[dict[str, Any]] | None:
+    return read_run_rows(root, "preference_pairs", run_id)
+
+
+def store_pairs(root: Path, run_id: str, rows: list[dict[str, Any]]) -> None:
+    write_run_rows(root, "preference_pairs", run_id, rows)
