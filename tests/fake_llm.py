@@ -91,6 +91,8 @@ class FakeLLM:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length))
                 if not self.path.endswith("/chat/completions"):  # like OpenAI's chat models: no text completions
+                    with fake._lock:
+                        fake.bodies.append(body)
                     self._send(404, b'{"error": {"message": "This is a chat model: use v1/chat/completions"}}')
                     return
                 text = body["messages"][-1]["content"] if body["messages"][-1]["role"] == "user" else ""
@@ -204,15 +206,18 @@ class HeldLLM(FakeLLM):
             return
         super().respond(h, name, n, reask, body, *rest)
 
-    def kill_when_held(self, child: subprocess.Popen, root: Path, table: str, timeout: float = 180) -> int:
+    def kill_when_held(
+        self, child: subprocess.Popen, root: Path, table: str, timeout: float = 180, cached_before: int = 0
+    ) -> int:
         """SIGKILL `child` once it is provably mid-stage: a request of its is held and every answer given is in
-        the response-cache journal. Returns the done shards of `table` at that moment."""
+        the response-cache journal (which held `cached_before` answers of earlier stages). Returns the done
+        shards of `table` at that moment."""
         from curators.llm.cache import ResponseCache
         from warehouse.shards import done_shards
 
         try:
             deadline = time.monotonic() + timeout
-            while not (self.holding.is_set() and len(ResponseCache(root)) == self.answer):
+            while not (self.holding.is_set() and len(ResponseCache(root)) == cached_before + self.answer):
                 assert child.poll() is None, "the child ended before it was killed"
                 assert time.monotonic() < deadline, "the child never reached the held requests"
                 time.sleep(0.05)

@@ -103,6 +103,11 @@ class InstructionStage(LLMStage):
     def _prompt_ids(self, config: InstructionRun) -> tuple[str, ...]:
         return ()
 
+    def params_for(self, item: str) -> dict[str, Any]:
+        """The sampling params of one request: with a seed of its own, so a sampling server answers the same
+        request the same way (llama.cpp, vLLM and OpenAI take `seed`)."""
+        return {**self.params, "seed": hash_of(item) % 2**31}
+
     def failed_row(self, result: LLMResult, status: str, reason: str) -> dict[str, Any]:
         seed = self.seed_of.get(result.item_id, result.item_id)
         return {
@@ -229,8 +234,9 @@ class SelfInstructStage(InstructionStage):
                 LLMRequest(
                     item_id=item,
                     messages=self.prompt.render(examples=shown, n=si.per_request),
-                    params=self.params,
+                    params=self.params_for(item),
                     output=self.prompt.output_model,
+                    sample=i,  # the i-th request: two prompts that happen to be alike are still two answers
                     prompt_id=self.prompt.prompt_id,
                 )
             )
@@ -290,7 +296,9 @@ class EvolStage(InstructionStage):
             self.seed_of[item] = parent_id
             self.parent_of[item] = (parent_id, text)
             self.meta_of[item] = {"operation": operation}
-            requests.append(LLMRequest(item_id=item, messages=messages, params=self.params, prompt_id=prompt.prompt_id))
+            requests.append(
+                LLMRequest(item_id=item, messages=messages, params=self.params_for(item), prompt_id=prompt.prompt_id)
+            )
         return requests
 
     def texts_of(self, result: LLMResult) -> list[str]:
@@ -388,7 +396,7 @@ class GroundedStage(InstructionStage):
                     messages=self.prompt.render(
                         text=cut_passage(passage["text"], grounded.max_chars), n=grounded.per_document
                     ),
-                    params=self.params,
+                    params=self.params_for(item),
                     output=self.prompt.output_model,
                     prompt_id=self.prompt.prompt_id,
                 )

@@ -122,3 +122,63 @@ def stored_pairs(root: Path, run_id: str) -> list[dict[str, Any]] | None:
 
 def store_pairs(root: Path, run_id: str, rows: list[dict[str, Any]]) -> None:
     write_run_rows(root, "preference_pairs", run_id, rows)
+
+
+def report(root: Path, diversity: Any) -> str:
+    """The instruction and preference sections of `curate synth report`, as text: instructions per method and
+    status with their diversity, responses, the judge's parse rate, pairs with the position-flip rate."""
+    from curators.synth.diversity import GenerationItem, diversity_metrics
+
+    lines = ["instructions by method and status:"]
+    _, rows = query(
+        root,
+        "SELECT method, status, count(*), sum(cost_usd) FROM instructions GROUP BY 1, 2 ORDER BY 1, 3 DESC",
+    )
+    lines += [f"  {m:<14} {s:<16} {n:>6}  ${c or 0:.4f}" for m, s, n, c in rows]
+    _, usable = query(
+        root,
+        "SELECT method, count(*), count(*) FILTER (WHERE is_dup), count(*) FILTER (WHERE contaminated), "
+        "count(*) FILTER (WHERE usable) FROM instruction_pool WHERE status = 'ok' GROUP BY 1 ORDER BY 1",
+    )
+    lines += ["", "ok instructions: near-duplicates, contaminated, usable; diversity of the usable ones:"]
+    header = ("method", "ok", "dups", "cont.", "usable", "d-1", "d-2", "d-3")
+    lines.append("  " + f"{header[0]:<14} " + " ".join(f"{h:>6}" for h in header[1:]) + "  top opening")
+    for method, ok, dups, contaminated, n_usable in usable:
+        _, texts = query(
+            root, "SELECT id, text FROM instruction_pool WHERE usable AND method = ? ORDER BY id", [method]
+        )
+        m = diversity_metrics([GenerationItem(id=i, text=t) for i, t in texts], diversity) if texts else {}
+        top = f"{m['top1_opening_share']:.2f} {m['top1_opening']!r}" if m.get("top1_opening") else "-"
+        d = [m.get(f"distinct_{k}") for k in (1, 2, 3)]
+        cells = " ".join(f"{v:>6.3f}" if v is not None else f"{'-':>6}" for v in d)
+        lines.append(f"  {method:<14} {ok:>6} {dups:>6} {contaminated:>6} {n_usable:>6} {cells}  {top}")
+    _, resp = query(root, "SELECT principle, status, count(*) FROM responses GROUP BY 1, 2 ORDER BY 1, 2")
+    if resp:
+        lines += ["", "responses by principle and status:"] + [f"  {p:<24} {s:<10} {n:>6}" for p, s, n in resp]
+    _, rated = query(
+        root,
+        "SELECT judge, count(*), count(*) FILTER (WHERE status = 'ok'), avg(overall) FROM ratings GROUP BY 1",
+    )
+    for judge, n, ok, mean in rated:
+        lines += ["", f"judge {judge}: {ok}/{n} ratings valid ({ok / n:.1%}), mean overall {mean or 0:.2f}"]
+    _, pairs = query(root, "SELECT status, count(*) FROM preferences GROUP BY 1 ORDER BY 2 DESC")
+    if pairs:
+        counts = dict(pairs)
+        asked = sum(v for k, v in counts.items() if k in ("ok", "flipped", "contradicted"))
+        _, flips = query(
+            root, "SELECT count(*) FILTER (WHERE NOT swap_consistent), count(swap_consistent) FROM preferences"
+        )
+        flipped, confirmed = flips[0]
+        lines += ["", "preference pairs by status: " + ", ".join(f"{k} {v}" for k, v in pairs)]
+        if confirmed:
+            lines.append(
+                f"  position-flip rate {flipped}/{confirmed} = {flipped / confirmed:.1%} of pairs asked in both orders"
+            )
+        rated_instructions = sum(counts.values())
+        lines.append(f"  ties {counts.get('tie', 0)}/{rated_instructions} rated instructions; judged pairs {asked}")
+    _, shapes = query(root, "SELECT (SELECT count(*) FROM sft), (SELECT count(*) FROM dpo)")
+    lines += [
+        "",
+        f"sft rows {shapes[0][0]:,} · dpo pairs {shapes[0][1]:,} (curate export FOLDER --config sft --config dpo)",
+    ]
+    return "\n".join(lines) + "\n"

@@ -153,13 +153,21 @@ def synth_report(
     sample_size: int | None = typer.Option(None, "--sample-size", help="Texts per sample-based metric."),
 ) -> None:
     """Diversity of the generations: near-duplicate rate, most common openings, distinct-n, compression
-    ratio, embedding neighbours, tokens and cost, overall and per axis value; contamination per benchmark."""
+    ratio, embedding neighbours, tokens and cost, overall and per axis value; contamination per benchmark.
+    With instructions: per method and status, their diversity, responses, the judge's parse rate, and the
+    preference pairs with their position-flip rate."""
+    from curators.instruct.store import report as instruct_report
     from curators.synth.store import report
+    from warehouse.listings import table_shards
 
     c = context(ctx)
     config = c.config({"synth": {"diversity": {"sample_size": sample_size}}} if sample_size else None)
-    text = report(config.settings.data_root.resolve(), config.synth.diversity, task.value if task else None)
-    out.print(text, markup=False, highlight=False)
+    root = config.settings.data_root.resolve()
+    if table_shards(root, "generations") or not table_shards(root, "instructions"):
+        text = report(root, config.synth.diversity, task.value if task else None)
+        out.print(text, markup=False, highlight=False)
+    if table_shards(root, "instructions") and task is None:
+        out.print(instruct_report(root, config.synth.diversity), markup=False, highlight=False)
 
 
 def run_synth(config: CurateConfig, verbose: bool, what: str, fresh: bool, wait: float | None, gates: bool) -> None:

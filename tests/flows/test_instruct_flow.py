@@ -1,0 +1,248 @@
+"""Instruction and preference data end to end: the real embedded model through every step, TRL trains on
+what comes out; a killed step asks again exactly the requests never answered; Magpie's clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from curators.instruct.config import (
+    InstructConfig,
+    InstructionsConfig,
+    PreferencesConfig,
+    ResponsesConfig,
+    SelfInstructConfig,
+)
+from curators.instruct.instructions import InstructionRun, SelfInstructStage
+from curators.instruct.judge import ASPECTS, JudgeRun, JudgeStage
+from curators.instruct.preferences import PreferenceRun, PreferenceStage
+from curators.instruct.responses import ResponseRun, ResponseStage
+from curators.llm.cache import ResponseCache
+from curators.llm.config import LLMConfig
+from curators.llm.gateway import Endpoint
+from curators.llm.local_server import TEST_MODEL
+from curators.llm.runner import run_stage
+from flows.cli import main
+from tests.curators.dedup.test_clusters import real_texts
+from tests.fake_llm import FakeLLM, HeldLLM
+from tests.flows.test_dedup_flow import ingest
+from warehouse.catalog import query
+from warehouse.shards import done_shards
+
+VOCAB = [f"{a}{b}" for a in ("bor", "cal", "dem", "fin", "gal", "hex", "jun", "kel") for b in "aeiouy"]
+
+
+def scripted(body: dict) -> str:
+    """The fake model: distinct instructions, responses of varied length, ratings, and a judge that prefers the
+    longer response in either order (so its pairwise verdicts never flip)."""
+    messages = body["messages"]
+    system = messages[0]["content"] if messages[0]["role"] == "system" else ""
+    user = messages[-1]["content"]
+    rng = random.Random(hashlib.sha256(json.dumps(messages).encode()).hexdigest())
+    if "invent diverse tasks" in system:
+        return json.dumps(
+            {"instructions": [f"Explain {' '.join(rng.sample(VOCAB, 6))} to a student." for _ in range(4)]}
+        )
+    if "Rate the response" in user:
+        return json.dumps({"rationale": "scripted", **{a: rng.randint(1, 5) for a in ASPECTS}})
+    if "Which response follows" in user:
+        a = re.search(r"<response_A>\n(.*?)\n</response_A>", user, re.S).group(1)
+        b = re.search(r"<response_B>\n(.*?)\n</response_B>", user, re.S).group(1)
+        return json.dumps({"reason": "scripted", "better": "A" if (len(a), a) >= (len(b), b) else "B"})
+    return " ".join(rng.choices(VOCAB, k=rng.randint(5, 60))) + "."
+
+
+LLM = LLMConfig(concurrency=2, backoff_s=0.01)
+CONFIG = InstructConfig(
+    instructions=InstructionsConfig(n=24, self_instruct=SelfInstructConfig(per_request=4, rounds=2)),
+    responses=ResponsesConfig(per_instruction=3),
+    preferences=PreferencesConfig(batch=4, min_margin=0.25),
+)
+PREFERENCES = PreferenceRun(preferences=CONFIG.preferences, model="fake-model", ratings_digest="scripted")
+ANSWERED = 13  # odd: the kill lands with a pair asked in one order only
+
+CHILD = """
+import sys
+from pathlib import Path
+from curators.config import LLMConfig
+from curators.llm.gateway import Endpoint
+from curators.llm.runner import run_stage
+from curators.instruct.preferences import PreferenceRun, PreferenceStage
+root, base_url, run, llm = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+run = PreferenceRun.model_validate_json(run)
+run_stage(root, "prefs", PreferenceStage(root, "prefs", run, "fake-model"), LLMConfig.model_validate_json(llm),
+          Endpoint(base_url, "fake-model"))
+"""
+
+
+def rated_warehouse(root: Path) -> None:
+    """Instructions (two Self-Instruct rounds), three responses each, and their ratings, from the fake."""
+    with FakeLLM(answer=scripted) as fake:
+        endpoint = Endpoint(fake.base_url, "fake-model")
+        run = InstructionRun(method="self-instruct", instructions=CONFIG.instructions, model="fake-model")
+        for round in range(2):
+            run_stage(root, "si", SelfInstructStage(root, "si", run, "fake-model", round=round), LLM, endpoint)
+        responses = ResponseRun(responses=CONFIG.responses, model="fake-model", instructions_digest="scripted")
+        run_stage(root, "resp", ResponseStage(root, "resp", responses, "fake-model"), LLM, endpoint)
+        judge = JudgeRun(judge=CONFIG.judge, model="fake-model", responses_digest="scripted")
+        run_stage(root, "judge", JudgeStage(root, "judge", judge, "fake-model"), LLM, endpoint)
+
+
+def votes(root: Path) -> list[tuple]:
+    _, rows = query(
+        root,
+        "SELECT pair_id, chosen_first, rejected_first, swap_consistent, agrees, status FROM pair_votes_all ORDER BY 1",
+    )
+    return rows
+
+
+def test_a_killed_preferences_run_asks_again_exactly_the_unanswered_requests(tmp_path: Path, data_root: Path) -> None:
+    reference = tmp_path / "uninterrupted"
+    rated_warehouse(reference)
+    with FakeLLM(answer=scripted) as fake:
+        run_stage(
+            reference,
+            "prefs",
+            PreferenceStage(reference, "prefs", PREFERENCES, "fake-model"),
+            LLM,
+            Endpoint(fake.base_url, "fake-model"),
+        )
+    _, rounds = query(reference, "SELECT round, count(*) FILTER (WHERE status = 'ok') FROM instructions GROUP BY 1")
+    assert sorted(rounds) == [(0, 12), (1, 12)]  # round 1 was asked with round 0's instructions as examples
+    _, pairs = query(reference, "SELECT count(*) FROM preference_pairs_all WHERE status = 'candidate'")
+    n_requests = 2 * pairs[0][0]
+    assert n_requests > 3 * 8  # more than three batches of 4 pairs
+
+    rated_warehouse(data_root)
+    cached_before = len(ResponseCache(data_root))
+    with HeldLLM(answer=ANSWERED) as fake:
+        fake.answer_of = scripted
+        args = [str(data_root), fake.base_url, PREFERENCES.model_dump_json(), LLM.model_dump_json()]
+        child = subprocess.Popen([sys.executable, "-c", CHILD, *args])
+        done_at_kill = fake.kill_when_held(child, data_root, "pair_votes", cached_before=cached_before)
+        assert 0 < done_at_kill < n_requests // 8  # mid-stage: some batches written, not all
+        assert len(fake.paid) == ANSWERED == len(ResponseCache(data_root)) - cached_before
+        fake.open = True
+        fake.release.set()
+        summary = run_stage(
+            data_root,
+            "prefs",
+            PreferenceStage(data_root, "prefs", PREFERENCES, "fake-model"),
+            LLM,
+            Endpoint(fake.base_url, "fake-model"),
+        )
+    before, after = fake.paid[:ANSWERED], fake.paid[ANSWERED:]
+    # Exactly the requests never answered are asked: none twice, none forgotten, the half-asked pair included.
+    assert len(after) == summary.http_requests == n_requests - ANSWERED
+    assert not set(after) & set(before) and len(set(fake.paid)) == n_requests
+    # Nothing lost, nothing doubled: the votes of the uninterrupted run, every pair once.
+    assert votes(data_root) == votes(reference)
+    assert len(done_shards(data_root, "pair_votes")) == -(-pairs[0][0] // 4)
+    # The scripted judge prefers the longer response in both orders: consistent, so no pair flipped.
+    assert {r[3] for r in votes(data_root)} == {True}
+
+
+def test_magpie_needs_a_template_for_a_remote_model_and_text_completions(data_root: Path) -> None:
+    from curators.errors import ConfigError, CurateError
+    from curators.settings import Settings
+    from flows.instruct import instructions_flow
+
+    config = InstructConfig(instructions=InstructionsConfig(n=3))
+    with FakeLLM(answer=scripted) as fake:
+        settings = Settings(llm_base_url=fake.base_url, llm_model="fake-chat-model")
+        with pytest.raises(ConfigError, match="chat template of fake-chat-model"):
+            instructions_flow(str(data_root), "magpie", config, LLM, settings=settings)
+        chatml = (
+            "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+            "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+        )
+        config.instructions.magpie.chat_template = chatml
+        with pytest.raises(CurateError, match=r"no text completions \(/v1/completions\)") as raised:
+            instructions_flow(str(data_root), "magpie", config, LLM, settings=settings)
+        assert "--method" in raised.value.hint
+        asked = [b for b in fake.bodies if "prompt" in b]
+        assert len(asked) == 3 and asked[0]["prompt"].endswith("<|im_start|>user\n")
+    # Each request failed with its reason, and nothing was paid: a rerun on a good endpoint asks again.
+    _, rows = query(data_root, "SELECT status, count(*) FROM instructions GROUP BY 1")
+    assert rows == [("failed", 3)]
+
+
+@pytest.mark.slow
+def test_the_embedded_model_writes_sft_and_dpo_data_that_trl_trains_on(
+    tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
+    corpus = tmp_path / "notes.jsonl"
+    corpus.write_text("".join(json.dumps({"name": f"n{i}", "text": t}) + "\n" for i, t in enumerate(real_texts(3))))
+    ingest(data_root, corpus, "notes")
+    config = tmp_path / "curate.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "llm": {"local_model": TEST_MODEL},
+                "instruct": {
+                    "instructions": {
+                        "max_tokens": 300,
+                        "self_instruct": {"per_request": 4, "rounds": 1},
+                        "evol": {"rounds": 1},
+                        "grounded": {"per_document": 3},
+                    },
+                    "responses": {"per_instruction": 2, "max_tokens": 256, "max_instructions": 5},
+                    "judge": {"max_tokens": 200},
+                    "preferences": {"min_margin": 0.25, "require_swap_consistent": False, "require_agreement": False},
+                },
+            }
+        )
+    )
+    cli = ["-c", str(config), "-d", str(data_root), "synth"]
+    for method, n in (("self-instruct", 8), ("magpie", 4), ("evol", 2), ("grounded", 2)):
+        assert main([*cli, "instructions", "--method", method, "--n", str(n), "--no-gates"]) == 0
+    assert main([*cli, "gates"]) == 0
+    _, methods = query(data_root, "SELECT method, count(*) FILTER (WHERE usable) FROM instruction_pool GROUP BY 1")
+    # SmolLM2-135M is a poor writer: every method wrote rows, and enough of them are usable.
+    assert {m for m, _ in methods} == {"self-instruct", "magpie", "evol", "grounded"}
+    assert sum(n for _, n in methods) >= 3 and len([m for m, n in methods if n]) >= 2
+    # Every request ended as rows with a status, every drop with its reason.
+    _, rows = query(data_root, "SELECT count(*) FILTER (WHERE status <> 'ok' AND reason IS NULL) FROM instructions")
+    assert rows == [(0,)]
+    _, grounded = query(
+        data_root, "SELECT count(*) FROM instructions i JOIN docs d ON d.id = i.seed_id WHERE method = 'grounded'"
+    )
+    assert grounded[0][0] >= 2  # seeded by the documents' ids
+
+    assert main([*cli, "responses", "--no-gates"]) == 0
+    assert main([*cli, "judge"]) == 0
+    assert main([*cli, "preferences"]) == 0
+    _, rated = query(data_root, "SELECT count(*), count(*) FILTER (WHERE status = 'ok'), count(raw) FROM ratings")
+    total, ok, raw = rated[0]
+    assert total and total == ok + raw  # every rating valid, or invalid with the judge's raw answer
+    _, pairs = query(data_root, "SELECT count(*), count(swap_consistent) FROM preferences WHERE status = 'ok'")
+    assert pairs[0][0] >= 1 and pairs[0][0] == pairs[0][1]  # confirmed in both orders
+
+    out = tmp_path / "export"
+    assert (
+        main(["-c", str(config), "-d", str(data_root), "export", str(out), "--config", "sft", "--config", "dpo"]) == 0
+    )
+
+    import datasets
+    from trl.data_utils import is_conversational
+
+    from tests.trl_tiny import all_finite, train_dpo, train_sft
+
+    sft = datasets.load_dataset(str(out), "sft", split="train")
+    dpo = datasets.load_dataset(str(out), "dpo", split="train")
+    assert sft.num_rows >= 1 and dpo.num_rows >= 1
+    assert is_conversational(sft[0]) and is_conversational(dpo[0])
+    assert [m["role"] for m in sft[0]["messages"]] == ["user", "assistant"]
+    trained = train_sft(list(sft), tmp_path / "sft", steps=3)
+    assert trained["losses"] and all_finite(trained["losses"])
+    preferred = train_dpo(list(dpo), tmp_path / "dpo", steps=3)
+    assert preferred["losses"] and all_finite(preferred["losses"]) and all_finite(preferred["rewards/margins"])
