@@ -35,7 +35,7 @@ from curators.llm.runner import LLMStageSummary
 from curators.settings import Settings
 from flows.decontam import DecontamSummary, decontam_flow
 from flows.dedup import DedupSummary, dedup_flow
-from flows.llm_stage import run_llm_stage
+from flows.llm_stage import merge_rounds, run_llm_stage
 from warehouse.catalog import query
 from warehouse.listings import table_shards
 from warehouse.lock import writer_lock
@@ -131,12 +131,25 @@ def responses_flow(
     usable = store.usable_instructions(root, limit=config.responses.max_instructions)
     if not usable:
         raise CurateError("no usable instruction to answer", hint="run `curate synth instructions` first")
-    run = ResponseRun(
-        responses=config.responses,
-        model=expected_model(settings, llm),
-        instructions_digest=store.digest([i["id"] for i in usable]),
-    )
-    return run_llm_stage(ResponseStage.name, data_root, run, llm, settings, fresh=fresh, wait=wait)
+    digest = store.digest([i["id"] for i in usable])
+    models = config.responses.models
+    summaries = []
+    for index, name in enumerate(models or [None]):
+        # Each model answers in a run of its own: a remote model by name, an embedded one on its own server.
+        settings_k, llm_k = settings, llm
+        if name is not None and settings.llm_base_url:
+            settings_k = settings.model_copy(update={"llm_model": name})
+        elif name is not None:
+            llm_k = llm.model_copy(update={"local_model": name})
+        run = ResponseRun(
+            responses=config.responses,
+            model=expected_model(settings_k, llm_k),
+            instructions_digest=digest,
+            model_index=index,
+            models=max(1, len(models)),
+        )
+        summaries.append(run_llm_stage(ResponseStage.name, data_root, run, llm_k, settings_k, fresh=fresh, wait=wait))
+    return merge_rounds(summaries, same_run=False)
 
 
 @flow(name="instruct-judge")

@@ -110,11 +110,24 @@ def run_llm_stage(
     return summary
 
 
-def merge_rounds(summaries: list[LLMStageSummary]) -> LLMStageSummary:
-    """One summary of a run's rounds: counts and usage added up; rows by status are the run's (the last)."""
+def merge_rounds(summaries: list[LLMStageSummary], same_run: bool = True) -> LLMStageSummary:
+    """One summary of a run's rounds: counts and usage added up; rows by status are the run's (the last). Of
+    several runs (`same_run=False`, e.g. one per model): their rows by status added up too, their ids joined."""
     if len(summaries) == 1:
         return summaries[0]
     last = summaries[-1]
+    if not same_run:
+        by_status: dict[str, int] = {}
+        for s in summaries:
+            for status, n in s.by_status.items():
+                by_status[status] = by_status.get(status, 0) + n
+        last = last.model_copy(
+            update={
+                "by_status": by_status,
+                "run_id": ", ".join(s.run_id for s in summaries),
+                "model": ", ".join(s.model for s in summaries),
+            }
+        )
     added = {
         field: sum(getattr(s, field) for s in summaries)
         for field in (

@@ -147,6 +147,8 @@ DERIVED_VIEWS: dict[str, str] = {
         SELECT * FROM ratings_all
         QUALIFY row_number() OVER (PARTITION BY response_id, judge ORDER BY run_id DESC) = 1
     """,
+    "preference_pairs": "SELECT * FROM preference_pairs_all",
+    "pair_votes": "SELECT * FROM pair_votes_all",
     # The pairs of the latest finished preferences run, with their confirmation in both orders.
     "preferences": """
         SELECT p.pair_id, p.instruction_id, p.chosen_id, p.rejected_id, p.chosen_rating, p.rejected_rating,

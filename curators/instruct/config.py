@@ -110,6 +110,11 @@ class ResponsesConfig(StrictModel):
         default_factory=lambda: [0.2, 0.7, 1.0, 0.5], min_length=1, description="Temperatures, in turn."
     )
     max_tokens: int = Field(default=512, ge=16, description="Longest response, in tokens.")
+    models: list[str] = Field(
+        default_factory=list,
+        description="Several models, in turn (response k by model k mod n): names served by the configured endpoint, "
+        "or embedded models (packaged names or .gguf paths) when none is configured. Default: the one model.",
+    )
     max_instructions: int | None = Field(default=None, ge=1, description="Answer at most this many instructions.")
     prompt: str = Field(default="response", description="Prompt task or task@version.")
     batch: int = Field(default=16, ge=1, description="Instructions per shard (the unit of resume).")

@@ -38,11 +38,14 @@ MAX_CONTEXT_CHARS = 2500
 
 
 class ResponseRun(BaseModel):
-    """What a responses run depends on: its config, the model, and the instructions it answers."""
+    """What a responses run depends on: its config, the model, and the instructions it answers. With several
+    models, a run per model writes the responses k with k mod `models` = `model_index`."""
 
     responses: ResponsesConfig
     model: str
     instructions_digest: str
+    model_index: int = 0
+    models: int = 1
 
 
 def response_id(instruction_id: str, model: str, principle: str, temperature: float, k: int) -> str:
@@ -61,6 +64,7 @@ class ResponseStage(LLMStage):
     def __init__(self, root: Path, run_id: str, config: ResponseRun, model: str, round: int = 0) -> None:
         self.prompt = load_prompt(config.responses.prompt)
         super().__init__(run_id, model, config.responses, (self.prompt.prompt_id,), round)
+        self.mine = [k for k in range(config.responses.per_instruction) if k % config.models == config.model_index]
         self.instructions = store.usable_instructions(root, limit=self.config.max_instructions)
         grounded = [i["seed_id"] for i in self.instructions if i["method"] == "grounded"]
         self.context = store.texts_by_id(root, grounded)
@@ -80,7 +84,7 @@ class ResponseStage(LLMStage):
                 from curators.synth.exercises import cut_passage
 
                 context = cut_passage(self.context.get(instruction["seed_id"]) or "", MAX_CONTEXT_CHARS)
-            for k in range(self.config.per_instruction):
+            for k in self.mine:
                 principle, temperature = self.plan_of(k)
                 messages = self.prompt.render(
                     principle=principle_text(principle), instruction=instruction["text"], context=context

@@ -9,6 +9,7 @@ import random
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -175,6 +176,32 @@ def test_magpie_needs_a_template_for_a_remote_model_and_text_completions(data_ro
     assert rows == [("failed", 3)]
 
 
+def test_responses_from_several_models_are_each_tagged_with_their_model(data_root: Path) -> None:
+    from curators.settings import Settings
+    from flows.instruct import responses_flow
+
+    with FakeLLM(answer=scripted) as fake:
+        run = InstructionRun(method="self-instruct", instructions=CONFIG.instructions, model="fake-model")
+        stage = SelfInstructStage(data_root, "si", run, "fake-model")
+        run_stage(data_root, "si", stage, LLM, Endpoint(fake.base_url, "fake-model"))
+        config = CONFIG.model_copy(
+            update={"responses": ResponsesConfig(per_instruction=4, models=["model-a", "model-b"], max_instructions=5)}
+        )
+        settings = Settings(llm_base_url=fake.base_url, llm_model="fake-model")
+        summary = responses_flow(str(data_root), config, LLM, settings=settings)
+        asked = Counter(b["model"] for b in fake.bodies if "Rate" not in b["messages"][-1]["content"])
+    assert summary.by_status == {"ok": 20} and summary.model == "model-a, model-b"
+    _, rows = query(data_root, "SELECT model, principle, count(*) FROM responses GROUP BY 1, 2 ORDER BY 1, 2")
+    # Response k by model k mod 2, principle k: a and b answer each instruction twice, under different principles.
+    assert rows == [
+        ("model-a", "helpfulness", 5),
+        ("model-a", "truthfulness", 5),
+        ("model-b", "honesty", 5),
+        ("model-b", "verbalized_calibration", 5),
+    ]
+    assert asked["model-a"] == asked["model-b"] == 10
+
+
 @pytest.mark.slow
 def test_the_embedded_model_writes_sft_and_dpo_data_that_trl_trains_on(
     tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch
@@ -189,13 +216,8 @@ def test_the_embedded_model_writes_sft_and_dpo_data_that_trl_trains_on(
             {
                 "llm": {"local_model": TEST_MODEL},
                 "instruct": {
-                    "instructions": {
-                        "max_tokens": 300,
-                        "self_instruct": {"per_request": 4, "rounds": 1},
-                        "evol": {"rounds": 1},
-                        "grounded": {"per_document": 3},
-                    },
-                    "responses": {"per_instruction": 2, "max_tokens": 256, "max_instructions": 5},
+                    "instructions": {"grounded": {"per_document": 2}},
+                    "responses": {"per_instruction": 2, "max_tokens": 200, "max_instructions": 4},
                     "judge": {"max_tokens": 200},
                     "preferences": {"min_margin": 0.25, "require_swap_consistent": False, "require_agreement": False},
                 },
@@ -203,13 +225,14 @@ def test_the_embedded_model_writes_sft_and_dpo_data_that_trl_trains_on(
         )
     )
     cli = ["-c", str(config), "-d", str(data_root), "synth"]
-    for method, n in (("self-instruct", 8), ("magpie", 4), ("evol", 2), ("grounded", 2)):
+    # Self-Instruct and Evol share these paths (JSON lists, free text) and are tested on the fake endpoint;
+    # the benchmarks run them on the default model.
+    for method, n in (("magpie", 4), ("grounded", 2)):
         assert main([*cli, "instructions", "--method", method, "--n", str(n), "--no-gates"]) == 0
     assert main([*cli, "gates"]) == 0
     _, methods = query(data_root, "SELECT method, count(*) FILTER (WHERE usable) FROM instruction_pool GROUP BY 1")
-    # SmolLM2-135M is a poor writer: every method wrote rows, and enough of them are usable.
-    assert {m for m, _ in methods} == {"self-instruct", "magpie", "evol", "grounded"}
-    assert sum(n for _, n in methods) >= 3 and len([m for m, n in methods if n]) >= 2
+    # SmolLM2-135M is a poor writer: both methods wrote rows, and some of them are usable.
+    assert {m for m, _ in methods} == {"magpie", "grounded"} and sum(n for _, n in methods) >= 3
     # Every request ended as rows with a status, every drop with its reason.
     _, rows = query(data_root, "SELECT count(*) FILTER (WHERE status <> 'ok' AND reason IS NULL) FROM instructions")
     assert rows == [(0,)]
