@@ -71,6 +71,8 @@ def push_export(
                 repo_type="dataset",
                 revision=revision,
                 allow_patterns=["README.md", "*/*.parquet"],
+                # The export is the dataset: a config or a shard it no longer has leaves the branch too.
+                delete_patterns=["*/*.parquet"],
                 commit_message="curate export",
             )
             changed = commit is not None and commit.oid != before

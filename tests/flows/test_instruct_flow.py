@@ -203,7 +203,7 @@ def test_responses_from_several_models_are_each_tagged_with_their_model(data_roo
 
 
 @pytest.mark.slow
-def test_the_embedded_model_writes_sft_and_dpo_data_that_trl_trains_on(
+def test_the_embedded_model_through_every_step_writes_sft_rows_that_trl_trains_on(
     tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
@@ -219,7 +219,6 @@ def test_the_embedded_model_writes_sft_and_dpo_data_that_trl_trains_on(
                     "instructions": {"grounded": {"per_document": 2}},
                     "responses": {"per_instruction": 2, "max_tokens": 200, "max_instructions": 4},
                     "judge": {"max_tokens": 200},
-                    "preferences": {"min_margin": 0.25, "require_swap_consistent": False, "require_agreement": False},
                 },
             }
         )
@@ -247,25 +246,64 @@ def test_the_embedded_model_writes_sft_and_dpo_data_that_trl_trains_on(
     _, rated = query(data_root, "SELECT count(*), count(*) FILTER (WHERE status = 'ok'), count(raw) FROM ratings")
     total, ok, raw = rated[0]
     assert total and total == ok + raw  # every rating valid, or invalid with the judge's raw answer
-    _, pairs = query(data_root, "SELECT count(*), count(swap_consistent) FROM preferences WHERE status = 'ok'")
-    assert pairs[0][0] >= 1 and pairs[0][0] == pairs[0][1]  # confirmed in both orders
+    # Every rated instruction is a pair or says why not (SmolLM2 rates its answers alike: mostly ties).
+    _, pairs = query(
+        data_root,
+        "SELECT count(DISTINCT instruction_id), (SELECT count(*) FROM preferences WHERE reason IS NULL AND "
+        "status <> 'ok') FROM ratings",
+    )
+    _, in_pairs = query(data_root, "SELECT count(*) FROM preferences")
+    assert in_pairs[0][0] == pairs[0][0] and pairs[0][1] == 0
 
     out = tmp_path / "export"
-    assert (
-        main(["-c", str(config), "-d", str(data_root), "export", str(out), "--config", "sft", "--config", "dpo"]) == 0
-    )
+    assert main(["-c", str(config), "-d", str(data_root), "export", str(out), "--config", "sft"]) == 0
 
     import datasets
     from trl.data_utils import is_conversational
 
-    from tests.trl_tiny import all_finite, train_dpo, train_sft
+    from tests.trl_tiny import all_finite, train_sft
 
     sft = datasets.load_dataset(str(out), "sft", split="train")
-    dpo = datasets.load_dataset(str(out), "dpo", split="train")
-    assert sft.num_rows >= 1 and dpo.num_rows >= 1
-    assert is_conversational(sft[0]) and is_conversational(dpo[0])
+    _, best = query(data_root, "SELECT count(*) FROM sft")
+    assert sft.num_rows == best[0][0] >= 1 and is_conversational(sft[0])
     assert [m["role"] for m in sft[0]["messages"]] == ["user", "assistant"]
     trained = train_sft(list(sft), tmp_path / "sft", steps=3)
     assert trained["losses"] and all_finite(trained["losses"])
-    preferred = train_dpo(list(dpo), tmp_path / "dpo", steps=3)
-    assert preferred["losses"] and all_finite(preferred["losses"]) and all_finite(preferred["rewards/margins"])
+
+
+def test_dpo_pairs_confirmed_in_both_orders_export_and_train_with_trl(
+    tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The preference stage on a judge that rates apart (the scripted endpoint: the embedded SmolLM2 rates its
+    own answers alike, so its pairs are ties), through the flow, the `dpo` view, the export and DPOTrainer."""
+    from curators.settings import Settings
+    from flows.instruct import preferences_flow
+
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
+    rated_warehouse(data_root)
+    with FakeLLM(answer=scripted) as fake:
+        settings = Settings(llm_base_url=fake.base_url, llm_model="fake-model")
+        summary = preferences_flow(str(data_root), CONFIG, LLM, settings=settings)
+    _, by_status = query(data_root, "SELECT status, count(*) FROM preferences GROUP BY 1")
+    statuses = dict(by_status)
+    # The scripted judge prefers the longer response in both orders: consistent, but against the ratings
+    # whenever the better-rated one is shorter (`contradicted`, left out of `dpo`).
+    assert statuses["ok"] == summary.ok >= 8 and statuses["contradicted"] == summary.by_status["contradicted"] >= 1
+    assert set(statuses) <= {"ok", "contradicted", "tie", "too_few_ratings"}
+    _, dpo_rows = query(data_root, "SELECT count(*), min(margin), bool_and(swap_consistent) FROM dpo")
+    assert dpo_rows == [(statuses["ok"], dpo_rows[0][1], True)] and dpo_rows[0][1] >= 0.25
+
+    out = tmp_path / "export"
+    assert main(["-d", str(data_root), "export", str(out), "--config", "dpo", "--tokenizer", "none"]) == 0
+
+    import datasets
+    from trl.data_utils import is_conversational
+
+    from tests.trl_tiny import all_finite, train_dpo
+
+    dpo = datasets.load_dataset(str(out), "dpo", split="train")
+    assert dpo.num_rows == statuses["ok"] and is_conversational(dpo[0])
+    assert [m["role"] for m in dpo[0]["prompt"]] == ["user"] and dpo[0]["chosen"][0]["role"] == "assistant"
+    assert dpo[0]["chosen"] != dpo[0]["rejected"] and dpo[0]["margin"] > 0
+    trained = train_dpo(list(dpo), tmp_path / "dpo", steps=3)
+    assert trained["losses"] and all_finite(trained["losses"]) and all_finite(trained["rewards/margins"])

@@ -82,13 +82,25 @@ def test_push_then_load_every_config_back_and_faults(tmp_path: Path, data_root: 
         assert again.returncode == 0 and "nothing changed" in again.stdout
         assert hub.counts["commit"] == commits and len(hub.uploaded) == len(parquet) + 1
 
+        # A smaller export to a branch: the branch gets exactly its files (what it no longer has is deleted
+        # there), main keeps what it had.
+        smaller = tmp_path / "export-pretrain"
+        assert main(["-d", str(data_root), "export", str(smaller), "--config", "pretrain", "--tokenizer", "none"]) == 0
+        branch = curate("push", "me/edu-web", "--folder", str(smaller), "--revision", "pretrain-only")
+        assert branch.returncode == 0, branch.stderr
+        only = sorted(str(p.relative_to(smaller)) for p in smaller.rglob("*.parquet"))
+        assert set(hub.files("me/edu-web", "pretrain-only")) == {"README.md", *only} != set(hub.files("me/edu-web"))
+        assert set(hub.files("me/edu-web")) == {"README.md", *parquet}
+        assert hub.files("me/edu-web", "pretrain-only")["README.md"] == (smaller / "README.md").read_bytes()
+
         # 5xx on the commit: retried with backoff; the LFS objects already stored are not sent again.
         hub.fail("commit", 500, 503)
         retried = curate("push", "me/second", "--folder", str(out), "--private")
         assert retried.returncode == 0, retried.stderr
         assert "after 3 attempts" in retried.stdout and hub.repos["me/second"]["private"]
         assert set(hub.files("me/second")) == {"README.md", *parquet}
-        assert len(hub.uploaded) == len(parquet) + 2  # only the second repo's card: LFS objects were stored
+        # Only the cards (the branch's and the second repo's) were new: the LFS objects were stored already.
+        assert len(hub.uploaded) == len(parquet) + 3
 
         # A refused token: a clear error that shows it masked; a missing export: said before anything runs.
         refused = curate("push", "me/third", "--folder", str(out), token="hf_wrongTokenXYZ4321")
