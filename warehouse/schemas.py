@@ -223,6 +223,17 @@ CONTAMINATION = pa.schema(
 
 # Instruction and preference data (curators/instruct). Ids are sha256 of what a row is (never random).
 # Every LLM row keeps its prompt, model, sampling params, usage and the cache key of its answer.
+LLM_COLUMNS = [
+    pa.field("prompt_id", pa.string()),
+    pa.field("model", pa.string()),
+    pa.field("params", pa.string()),  # JSON sampling params
+    pa.field("tokens_in", pa.int64()),
+    pa.field("tokens_out", pa.int64()),
+    pa.field("cost_usd", pa.float64()),
+    pa.field("cached", pa.bool_()),
+    pa.field("cache_key", pa.string()),
+    pa.field("run_id", pa.string(), nullable=False),
+]
 INSTRUCTIONS = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),  # sha256 of method + seed + text (+ the request, if no text)
@@ -236,15 +247,7 @@ INSTRUCTIONS = pa.schema(
         pa.field("rouge_l", pa.float32()),  # highest ROUGE-L F with the pool (self-instruct, grounded)
         pa.field("similar_to", pa.string()),
         pa.field("meta", pa.string()),  # JSON: evol operation, seed task kind, ...
-        pa.field("prompt_id", pa.string()),
-        pa.field("model", pa.string()),
-        pa.field("params", pa.string()),  # JSON sampling params
-        pa.field("tokens_in", pa.int64()),
-        pa.field("tokens_out", pa.int64()),
-        pa.field("cost_usd", pa.float64()),
-        pa.field("cached", pa.bool_()),
-        pa.field("cache_key", pa.string()),
-        pa.field("run_id", pa.string(), nullable=False),
+        *LLM_COLUMNS,
     ]
 )
 
@@ -258,15 +261,7 @@ RESPONSES = pa.schema(
         pa.field("status", pa.string(), nullable=False),  # ok | truncated | apology | empty | invalid | failed
         pa.field("reason", pa.string()),
         pa.field("n_chars", pa.int64()),
-        pa.field("prompt_id", pa.string()),
-        pa.field("model", pa.string()),
-        pa.field("params", pa.string()),  # JSON sampling params
-        pa.field("tokens_in", pa.int64()),
-        pa.field("tokens_out", pa.int64()),
-        pa.field("cost_usd", pa.float64()),
-        pa.field("cached", pa.bool_()),
-        pa.field("cache_key", pa.string()),
-        pa.field("run_id", pa.string(), nullable=False),
+        *LLM_COLUMNS,
     ]
 )
 
@@ -284,15 +279,7 @@ RATINGS = pa.schema(
         pa.field("status", pa.string(), nullable=False),  # ok | invalid (raw kept) | failed
         pa.field("reason", pa.string()),
         pa.field("raw", pa.string()),  # the judge's last answer when it never validated
-        pa.field("prompt_id", pa.string()),
-        pa.field("model", pa.string()),
-        pa.field("params", pa.string()),  # JSON sampling params
-        pa.field("tokens_in", pa.int64()),
-        pa.field("tokens_out", pa.int64()),
-        pa.field("cost_usd", pa.float64()),
-        pa.field("cached", pa.bool_()),
-        pa.field("cache_key", pa.string()),
-        pa.field("run_id", pa.string(), nullable=False),
+        *LLM_COLUMNS,
     ]
 )
 

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from curators.config import IngestConfig, LabelConfig, LLMConfig, SourceSpec
+from curators.ingest.plan import stdlib_dir
 from curators.llm.local_server import TEST_MODEL
 from flows.ingest import ingest_flow
 from flows.label import label_flow
@@ -12,14 +14,22 @@ from warehouse.catalog import query
 
 pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.slow]
 
+# Forty real standard-library modules, not the whole library: each label run draws its diverse sample by
+# embedding its pool of candidates (up to 1,000 documents, ~100 ms each on 2 cores), twice in this test.
+CORPUS_FILES = 40
+
 
 def test_label_flow_with_the_embedded_server_then_a_rerun_pays_nothing(
     data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CURATE_MODEL_CACHE", str(tmp_path / "models"))
-    ingest_flow(str(data_root), IngestConfig(sources=[SourceSpec(path="python-stdlib")], files_per_unit=2000))
+    code = tmp_path / "code"
+    code.mkdir()
+    for path in sorted(stdlib_dir().glob("*.py"))[:CORPUS_FILES]:
+        shutil.copy(path, code / path.name)
+    ingest_flow(str(data_root), IngestConfig(sources=[SourceSpec(path=str(code))]))
     llm = LLMConfig(local_model=TEST_MODEL)
-    config = LabelConfig(n=4, max_doc_tokens=256, batch=2)
+    config = LabelConfig(n=4, max_doc_tokens=64, batch=2)  # documents cut short: quick prompts
 
     first = label_flow(str(data_root), config, llm)
     assert first.requested == 4 and first.ok + first.invalid + first.failed == 4
