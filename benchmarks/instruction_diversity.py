@@ -101,6 +101,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=48, help="Instructions asked for per condition.")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="Embedded model (packaged name or .gguf).")
     parser.add_argument("--out", type=Path, default=None, help="Where the warehouses go (default: a temp dir).")
+    parser.add_argument("--min-usable", type=int, default=10, help="Conditions with fewer are not the yardstick.")
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="instruction-diversity-"))
     turn = user_turn_prefix(template_of_gguf(resolve_model(args.model)), "You are a helpful assistant.")
@@ -113,7 +114,10 @@ def main() -> None:
             root = out / name.replace(", ", "-").replace(" ", "-")
             found[name] = generate(root, method, config, endpoint, turn.prefix, list(turn.stop))
             seconds[name] = time.monotonic() - started
-    n = min(len(t) for t in found.values())
+    # Compared at the same count: the smallest of the conditions that kept at least --min-usable (a condition
+    # below it is shown on all it kept, and marked).
+    enough = [len(t) for t in found.values() if len(t) >= args.min_usable]
+    n = min(enough) if enough else min(len(t) for t in found.values())
     print(f"model {args.model}; asked {args.n} per condition; compared on the first {n} usable of each\n")
     header = (
         f"{'condition':<26}{'usable':>7}{'s':>6}  {'ROUGE-L max: <.2 .2 .4 .5 .6 .7 .8+':<36}{'mean':>6}{'>0.7':>6}"
@@ -122,14 +126,28 @@ def main() -> None:
     print(header)
     embed, dedup = EmbedConfig(), DedupConfig()
     for name, texts in found.items():
+        if len(texts) < 2:
+            print(f"{name:<26}{len(texts):>7}{seconds[name]:>6.0f}  (too few usable to measure)")
+            continue
         m = measures(texts[:n], embed, dedup)
+        took = seconds[name]
+        if len(texts) < n:
+            name += " *"
         d1, d2, d3 = m["distinct"]
         top, share = m["top_opening"]
         print(
-            f"{name:<26}{len(texts):>7}{seconds[name]:>6.0f}  {' '.join(f'{c:>3}' for c in m['rouge_hist']):<36}"
+            f"{name:<26}{len(texts):>7}{took:>6.0f}  {' '.join(f'{c:>3}' for c in m['rouge_hist']):<36}"
             f"{m['rouge_mean']:>6.2f}{m['rouge_gt_0.7']:>6.2f}{d1:>6.2f}{d2:>6.2f}{d3:>6.2f}{m['near_dup']:>6.2f}"
             f"{m['nn_ge_0.9']:>6.2f}  {share:.2f} {top!r}"
         )
+
+    print("\n* fewer usable than the others: measured on all it kept")
+    for name in found:
+        _, rows = query(
+            out / name.replace(", ", "-").replace(" ", "-"),
+            "SELECT status, count(*) FROM instructions GROUP BY 1 ORDER BY 2 DESC",
+        )
+        print(f"  {name}: " + ", ".join(f"{s} {c}" for s, c in rows))
 
 
 if __name__ == "__main__":
