@@ -63,7 +63,7 @@ def export_config_task(data_root: str, name: str, folder: str, config: ExportCon
                 tokens += count_tokens(tokenizer, texts)
             yield batch
 
-    with product_reader(Path(data_root), name) as reader:
+    with product_reader(Path(data_root), name, sft_synthetic=config.sft_synthetic) as reader:
         files = write_config(Path(folder), name, reader.schema, counted(reader), config.shard_bytes)
     return {
         "files": files,
@@ -84,7 +84,7 @@ def export_flow(
     started = time.monotonic()
     out_path = Path(out).resolve()
     with writer_lock(root, wait=wait, command="curate export"):  # a consistent snapshot: no writer meanwhile
-        rows = product_rows(root)
+        rows = product_rows(root, config.sft_synthetic)
         chosen = config.chosen([name for name, n in rows.items() if n])
         skipped = {name: "no rows" for name in (config.configs or []) if not rows.get(name)}
         skipped |= {n: "no rows" for n in rows if not rows[n] and n not in skipped and n != "rejected"}

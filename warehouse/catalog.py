@@ -175,6 +175,21 @@ DERIVED_VIEWS: dict[str, str] = {
         WHERE i.usable
         QUALIFY row_number() OVER (PARTITION BY i.id ORDER BY g.overall DESC, r.id) = 1
     """,
+    # Usable textbooks and exercises as single-turn conversations (`export.sft_synthetic`): a textbook is asked
+    # for by its seed's topic and audience; an exercise is its question (with the signature to implement).
+    "sft_synthetic": """
+        SELECT [{'role': 'user', 'content':
+                    CASE WHEN y.task = 'exercise' THEN json_extract_string(g.meta, '$.question')
+                         || coalesce(nullif(E'\n\n' || json_extract_string(g.meta, '$.signature'), E'\n\n'), '')
+                    ELSE 'Write a textbook section on ' || coalesce(y.subtopic, y.topic, 'its topic')
+                         || coalesce(' for ' || replace(y.audience, '_', ' '), '') || '.' END},
+                {'role': 'assistant', 'content':
+                    CASE WHEN y.task = 'exercise' THEN json_extract_string(g.meta, '$.solution') ELSE g.text END}]
+                   AS messages,
+               g.id AS instruction_id, g.id AS response_id, y.task AS method, g.model, NULL::VARCHAR AS judge,
+               y.score::FLOAT AS rating, g.run_id
+        FROM synthetic y JOIN generations g USING (id) WHERE y.usable
+    """,
     # TRL's conversational DPO shape: confirmed pairs whose texts are usable.
     "dpo": """
         SELECT [{'role': 'user', 'content': i.text}] AS prompt,

@@ -16,6 +16,11 @@ class ExportConfig(StrictModel):
         default=None, description=f"Products to export (default: every one with rows but `rejected`): {PRODUCTS}."
     )
     rejected: bool = Field(default=False, description="Also export `rejected`: every dropped row with its reason.")
+    sft_synthetic: bool = Field(
+        default=False,
+        description="`sft` also holds the usable textbooks (asked by their seed's topic) and exercises (question, "
+        "solution) as single-turn conversations.",
+    )
     shard_bytes: int = Field(default=256 << 20, ge=1 << 16, description="Largest Parquet file, in bytes (about).")
     tokenizer: str | None = Field(
         default="smollm2",

@@ -71,15 +71,31 @@ PRODUCT_SQL = {
 }
 
 
-def product_rows(root: Path) -> dict[str, int]:
+# With `export.sft_synthetic`: the usable textbooks and exercises join `sft` as single-turn conversations.
+SFT_WITH_SYNTHETIC = f"""
+    SELECT * FROM ({PRODUCT_SQL["sft"]}) UNION ALL
+    SELECT messages, instruction_id, response_id, method, model, judge, rating, run_id AS responses_run_id
+    FROM sft_synthetic ORDER BY instruction_id
+"""
+
+
+def product_sql(name: str, sft_synthetic: bool = False) -> str:
+    return SFT_WITH_SYNTHETIC if name == "sft" and sft_synthetic else PRODUCT_SQL[name]
+
+
+def product_rows(root: Path, sft_synthetic: bool = False) -> dict[str, int]:
     """Rows of every product."""
-    return {name: query(root, f"SELECT count(*) FROM ({sql})")[1][0][0] for name, sql in PRODUCT_SQL.items()}
+    return {
+        name: query(root, f"SELECT count(*) FROM ({product_sql(name, sft_synthetic)})")[1][0][0] for name in PRODUCT_SQL
+    }
 
 
 @contextmanager
-def product_reader(root: Path, name: str, batch_rows: int = 2048) -> Iterator[pa.RecordBatchReader]:
+def product_reader(
+    root: Path, name: str, batch_rows: int = 2048, sft_synthetic: bool = False
+) -> Iterator[pa.RecordBatchReader]:
     """One product's rows as Arrow batches, in its stable order."""
-    with reading(root, PRODUCT_SQL[name], batch_rows) as reader:
+    with reading(root, product_sql(name, sft_synthetic), batch_rows) as reader:
         yield reader
 
 

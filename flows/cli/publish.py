@@ -24,6 +24,9 @@ def export(
         [], "--config", help=f"Only these products (repeat): {', '.join(PRODUCTS)}. Default: every one with rows."
     ),
     rejected: bool = typer.Option(False, "--rejected", help="Also `rejected`: every dropped row with its reason."),
+    sft_synthetic: bool = typer.Option(
+        False, "--sft-synthetic", help="`sft` also holds the usable textbooks and exercises as conversations."
+    ),
     shard_mb: int | None = typer.Option(None, "--shard-mb", help="Largest Parquet file, in MB (default 256)."),
     tokenizer: str | None = typer.Option(
         None, "--tokenizer", help="Tokenizer of the token counts: smollm2 (default), a model, a folder, or none."
@@ -40,6 +43,8 @@ def export(
         section["configs"] = config_names
     if rejected:
         section["rejected"] = True
+    if sft_synthetic:
+        section["sft_synthetic"] = True
     if shard_mb is not None:
         section["shard_bytes"] = shard_mb << 20
     if tokenizer is not None:

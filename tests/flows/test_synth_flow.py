@@ -113,6 +113,15 @@ def test_seeds_to_scored_decontaminated_deduplicated_generations(tmp_path: Path,
     assert {r[0] for r in rows} == {r["id"] for r in ok}
     assert all((s == "ok" and t.startswith("Exercise:")) or (s != "ok" and reason) for _, s, reason, t in rows)
 
+    # As SFT conversations (`export.sft_synthetic`): every usable generation, the text the assistant's turn.
+    _, usable = query(data_root, "SELECT id, task, subtopic FROM synthetic WHERE usable ORDER BY id")
+    _, convs = query(data_root, "SELECT instruction_id, method, messages FROM sft_synthetic ORDER BY instruction_id")
+    assert [(i, t) for i, t, _ in usable] == [(i, m) for i, m, _ in convs] and convs
+    for (_, task, subtopic), (_, _, messages) in zip(usable, convs, strict=True):
+        assert [m["role"] for m in messages] == ["user", "assistant"] and all(m["content"] for m in messages)
+        if task == "textbook" and subtopic:
+            assert subtopic in messages[0]["content"]
+
     # Web-seeded mode: seeds from the top-scored curated documents, each traceable to its document.
     score_flow(str(data_root), EmbedConfig())
     web = plan_seeds(data_root, "web-seeds-run", SeedConfig(n=3, mode="web", web_min_score=0.0))
