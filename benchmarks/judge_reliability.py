@@ -77,6 +77,7 @@ def main() -> None:
         )
         pairs = PreferenceRun(preferences=PreferencesConfig(), model=model, ratings_digest="bench")
         voted = run_stage(root, "prefs", PreferenceStage(root, "prefs", pairs, model), llm, endpoint)
+    refresh_views(root)  # the pairs are written before any vote: show them even when no pair was asked
     _, first = query(
         root, "SELECT count(*) FROM llm_responses WHERE prompt_id LIKE 'judge@%' AND status = 'ok' AND reasks = 0"
     )
