@@ -66,7 +66,7 @@ browser:
 		echo "could not install chromium (not root, or no package mirror): the report's browser test will be skipped"
 
 test: $(STAMP) $(BENCHSETS_STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=12
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
