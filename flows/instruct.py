@@ -9,18 +9,19 @@ response cache, never paid twice.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Literal
 
 from prefect import flow
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from curators.decontam.config import DecontamConfig
 from curators.dedup.config import DedupConfig
 from curators.errors import ConfigError, CurateError
 from curators.instruct import store
-from curators.instruct.config import InstructConfig, MagpieConfig
+from curators.instruct.config import InstructConfig, MagpieConfig, ResponseModel
 from curators.instruct.instructions import STAGES as INSTRUCTION_STAGES
 from curators.instruct.instructions import InstructionRun, Method
 from curators.instruct.judge import JudgeRun, JudgeStage
@@ -116,6 +117,30 @@ def instructions_flow(
     return summary
 
 
+def _answering_endpoint(
+    settings: Settings, llm: LLMConfig, answering: ResponseModel | None
+) -> tuple[Settings, LLMConfig]:
+    """The settings and LLM config a responses run of `answering` uses: a model at an endpoint of its own, a
+    model by name at the configured endpoint, or an embedded model on its own server."""
+    if answering is None:
+        return settings, llm
+    if answering.base_url:
+        key = None
+        if answering.api_key_env:
+            key = os.environ.get(answering.api_key_env)
+            if not key:
+                raise ConfigError(
+                    f"the key of {answering.model} at {answering.base_url} is read from ${answering.api_key_env}, "
+                    "which is not set",
+                    hint=f"export {answering.api_key_env}=... (or drop api_key_env for an endpoint without a key)",
+                )
+        update = {"llm_base_url": answering.base_url, "llm_model": answering.model, "llm_api_key": SecretStr(key) if key else None}
+        return settings.model_copy(update=update), llm
+    if settings.llm_base_url:
+        return settings.model_copy(update={"llm_model": answering.model}), llm
+    return settings, llm.model_copy(update={"local_model": answering.model})
+
+
 @flow(name="instruct-responses")
 def responses_flow(
     data_root: str,
@@ -132,15 +157,10 @@ def responses_flow(
     if not usable:
         raise CurateError("no usable instruction to answer", hint="run `curate synth instructions` first")
     digest = store.digest([i["id"] for i in usable])
-    models = config.responses.models
+    models = config.responses.answering_models()
     summaries = []
-    for index, name in enumerate(models or [None]):
-        # Each model answers in a run of its own: a remote model by name, an embedded one on its own server.
-        settings_k, llm_k = settings, llm
-        if name is not None and settings.llm_base_url:
-            settings_k = settings.model_copy(update={"llm_model": name})
-        elif name is not None:
-            llm_k = llm.model_copy(update={"local_model": name})
+    for index, answering in enumerate(models or [None]):
+        settings_k, llm_k = _answering_endpoint(settings, llm, answering)
         run = ResponseRun(
             responses=config.responses,
             model=expected_model(settings_k, llm_k),

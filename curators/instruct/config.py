@@ -98,6 +98,20 @@ class InstructionsConfig(StrictModel):
     batch: int = Field(default=16, ge=1, description="Requests per shard (the unit of resume).")
 
 
+class ResponseModel(StrictModel):
+    """A model that answers, at an endpoint of its own (default: the configured endpoint, or the embedded one)."""
+
+    model: str = Field(description="Model name at the endpoint, or an embedded model (packaged name or .gguf path).")
+    base_url: str | None = Field(
+        default=None, description="OpenAI-compatible base URL of this model's endpoint (default: the configured one)."
+    )
+    api_key_env: str | None = Field(
+        default=None,
+        description="Name of the environment variable holding this endpoint's key (the key itself never goes in "
+        "curate.yaml).",
+    )
+
+
 class ResponsesConfig(StrictModel):
     """Several responses per usable instruction, each with a principle and a temperature (UltraFeedback)."""
 
@@ -110,14 +124,19 @@ class ResponsesConfig(StrictModel):
         default_factory=lambda: [0.2, 0.7, 1.0, 0.5], min_length=1, description="Temperatures, in turn."
     )
     max_tokens: int = Field(default=512, ge=16, description="Longest response, in tokens.")
-    models: list[str] = Field(
+    models: list[str | ResponseModel] = Field(
         default_factory=list,
         description="Several models, in turn (response k by model k mod n): names served by the configured endpoint, "
-        "or embedded models (packaged names or .gguf paths) when none is configured. Default: the one model.",
+        "embedded models (packaged names or .gguf paths) when none is configured, or {model, base_url, "
+        "api_key_env} for a model at an endpoint of its own. Default: the one model.",
     )
     max_instructions: int | None = Field(default=None, ge=1, description="Answer at most this many instructions.")
     prompt: str = Field(default="response", description="Prompt task or task@version.")
     batch: int = Field(default=16, ge=1, description="Instructions per shard (the unit of resume).")
+
+    def answering_models(self) -> list[ResponseModel]:
+        """The models of `models`, each as a `ResponseModel` (a bare name: at the configured endpoint)."""
+        return [m if isinstance(m, ResponseModel) else ResponseModel(model=m) for m in self.models]
 
 
 class JudgeConfig(StrictModel):

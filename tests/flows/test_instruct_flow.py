@@ -176,30 +176,41 @@ def test_magpie_needs_a_template_for_a_remote_model_and_text_completions(data_ro
     assert rows == [("failed", 3)]
 
 
-def test_responses_from_several_models_are_each_tagged_with_their_model(data_root: Path) -> None:
+def test_responses_from_several_models_and_endpoints_are_each_tagged_with_their_model(
+    data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from curators.settings import Settings
     from flows.instruct import responses_flow
 
-    with FakeLLM(answer=scripted) as fake:
+    monkeypatch.setenv("OTHER_ENDPOINT_KEY", "sk-other-endpoint-0123456789")
+    with FakeLLM(answer=scripted) as fake, FakeLLM(answer=scripted) as other:
         run = InstructionRun(method="self-instruct", instructions=CONFIG.instructions, model="fake-model")
         stage = SelfInstructStage(data_root, "si", run, "fake-model")
         run_stage(data_root, "si", stage, LLM, Endpoint(fake.base_url, "fake-model"))
-        config = CONFIG.model_copy(
-            update={"responses": ResponsesConfig(per_instruction=4, models=["model-a", "model-b"], max_instructions=5)}
-        )
+        models = [
+            "model-a",
+            "model-b",
+            {"model": "model-c", "base_url": other.base_url, "api_key_env": "OTHER_ENDPOINT_KEY"},
+        ]
+        responses = ResponsesConfig.model_validate({"per_instruction": 3, "models": models, "max_instructions": 5})
         settings = Settings(llm_base_url=fake.base_url, llm_model="fake-model")
-        summary = responses_flow(str(data_root), config, LLM, settings=settings)
-        asked = Counter(b["model"] for b in fake.bodies if "Rate" not in b["messages"][-1]["content"])
-    assert summary.by_status == {"ok": 20} and summary.model == "model-a, model-b"
+        summary = responses_flow(str(data_root), CONFIG.model_copy(update={"responses": responses}), LLM, settings)
+        asked = Counter(b["model"] for b in fake.bodies if b["model"] != "fake-model")
+        asked_other = Counter(b["model"] for b in other.bodies)
+        keys_other = set(other.auth)
+
+        # A key named but not set: a clear error before anything is asked.
+        monkeypatch.delenv("OTHER_ENDPOINT_KEY")
+        with pytest.raises(Exception, match="OTHER_ENDPOINT_KEY, which is not set"):
+            responses_flow(str(data_root), CONFIG.model_copy(update={"responses": responses}), LLM, settings, True)
+    assert summary.by_status == {"ok": 15} and summary.model == "model-a, model-b, model-c"
     _, rows = query(data_root, "SELECT model, principle, count(*) FROM responses GROUP BY 1, 2 ORDER BY 1, 2")
-    # Response k by model k mod 2, principle k: a and b answer each instruction twice, under different principles.
-    assert rows == [
-        ("model-a", "helpfulness", 5),
-        ("model-a", "truthfulness", 5),
-        ("model-b", "honesty", 5),
-        ("model-b", "verbalized_calibration", 5),
-    ]
-    assert asked["model-a"] == asked["model-b"] == 10
+    # Response k by model k mod 3, principle k: each model answers each instruction once, under its principle.
+    assert rows == [("model-a", "helpfulness", 5), ("model-b", "honesty", 5), ("model-c", "truthfulness", 5)]
+    assert asked == {"model-a": 5, "model-b": 5} and asked_other == {"model-c": 5}
+    assert keys_other == {"Bearer sk-other-endpoint-0123456789"}
+    _, stored = query(data_root, "SELECT count(*) FROM runs WHERE config::VARCHAR LIKE '%sk-other%'")
+    assert stored == [(0,)]  # the key itself is never stored, only the name of its variable
 
 
 @pytest.mark.slow
