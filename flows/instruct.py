@@ -134,7 +134,11 @@ def _answering_endpoint(
                     "which is not set",
                     hint=f"export {answering.api_key_env}=... (or drop api_key_env for an endpoint without a key)",
                 )
-        update = {"llm_base_url": answering.base_url, "llm_model": answering.model, "llm_api_key": SecretStr(key) if key else None}
+        update = {
+            "llm_base_url": answering.base_url,
+            "llm_model": answering.model,
+            "llm_api_key": SecretStr(key) if key else None,
+        }
         return settings.model_copy(update=update), llm
     if settings.llm_base_url:
         return settings.model_copy(update={"llm_model": answering.model}), llm

@@ -137,7 +137,7 @@ def pipeline_flow(
                 ran("decontam", decontam_flow(str(root), config.decontam, target="docs", wait=wait))
         if "report" in selected:
             if config.run.report:
-                ran("report", report_flow(str(root)))
+                ran("report", report_flow(str(root), tokenizer=config.export.tokenizer, wait=wait))
             else:
                 skip("report", "run.report is off")
         if "export" in selected:

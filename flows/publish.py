@@ -22,7 +22,7 @@ from curators.publish.export import ConfigFiles, partial_folder, swap_in, write_
 from curators.publish.hub import push_export
 from curators.publish.report import write_report
 from curators.publish.store import card_facts, product_reader, product_rows
-from curators.publish.tokens import count_tokens, load_tokenizer, texts_of
+from curators.publish.tokens import count_document_tokens, count_tokens, load_tokenizer, texts_of
 from warehouse.lock import writer_lock
 
 
@@ -74,6 +74,12 @@ def export_config_task(data_root: str, name: str, folder: str, config: ExportCon
     }
 
 
+@task(name="count-document-tokens", cache_policy=NO_CACHE)
+def count_document_tokens_task(data_root: str, tokenizer: str) -> int:
+    """Tokens of the documents `tokenizer` has not counted yet (the funnel in tokens); returns how many."""
+    return count_document_tokens(Path(data_root), tokenizer, _tokenizer(tokenizer))
+
+
 @flow(name="export")
 def export_flow(
     data_root: str, out: str, config: ExportConfig, masked_config: dict[str, Any], wait: float | None = None
@@ -93,6 +99,8 @@ def export_flow(
                 "nothing to export: the warehouse has no documents or generations that passed",
                 hint="run `curate run` (or `curate ingest PATH`) first; `curate status` shows what is there",
             )
+        if config.tokenizer:
+            count_document_tokens_task(str(root), config.tokenizer)
         partial = partial_folder(out_path)
         try:
             written: dict[str, dict[str, Any]] = {}
@@ -100,7 +108,7 @@ def export_flow(
                 written[name] = export_config_task(str(root), name, str(partial), config)
             files: list[ConfigFiles] = [w["files"] for w in written.values()]
             title = config.pretty_name or out_path.name
-            facts = card_facts(root)
+            facts = card_facts(root, config.tokenizer)
             body = card_body(
                 title,
                 files,
@@ -150,8 +158,14 @@ class ReportSummary(BaseModel):
 
 
 @flow(name="report")
-def report_flow(data_root: str, out: str | None = None) -> ReportSummary:
-    """The HTML report of the warehouse (default: `<data root>/report.html`)."""
+def report_flow(
+    data_root: str, out: str | None = None, tokenizer: str | None = None, wait: float | None = None
+) -> ReportSummary:
+    """The HTML report of the warehouse (default: `<data root>/report.html`). With a `tokenizer`, the tokens of
+    documents not counted yet are counted first, so the funnel is told in tokens too."""
     root = Path(data_root).resolve()
-    path, sections = write_report(root, Path(out) if out else root / "report.html")
+    if tokenizer:
+        with writer_lock(root, wait=wait, command="curate report"):
+            count_document_tokens_task(str(root), tokenizer)
+    path, sections = write_report(root, Path(out) if out else root / "report.html", tokenizer=tokenizer)
     return ReportSummary(path=str(path), sections=sections)

@@ -87,6 +87,7 @@ DERIVED_VIEWS: dict[str, str] = {
           AND d.id NOT IN (SELECT id FROM dups WHERE target = 'docs')
           AND d.id NOT IN (SELECT id FROM contamination WHERE target = 'docs')
     """,
+    "doc_tokens": "SELECT tokenizer, text_hash, any_value(tokens) AS tokens FROM doc_tokens_all GROUP BY ALL",
     # Every current document that is not in `curated`, once per reason: why was this document dropped?
     "dropped": """
         SELECT d.id, d.source, d.locator, 'duplicate' AS reason,

@@ -322,6 +322,16 @@ PAIR_VOTES = pa.schema(
     ]
 )
 
+# Tokens of each distinct document text, per tokenizer: counted once (by `curate export` / `curate report`), so
+# the funnel can be told in tokens without tokenizing the corpus again.
+DOC_TOKENS = pa.schema(
+    [
+        pa.field("text_hash", pa.string(), nullable=False),
+        pa.field("tokenizer", pa.string(), nullable=False),
+        pa.field("tokens", pa.int64(), nullable=False),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "docs": DOCS,
     "rejects": REJECTS,
@@ -342,6 +352,7 @@ TABLES: dict[str, pa.Schema] = {
     "ratings": RATINGS,
     "preference_pairs": PREFERENCE_PAIRS,
     "pair_votes": PAIR_VOTES,
+    "doc_tokens": DOC_TOKENS,
 }
 
 

@@ -124,11 +124,24 @@ def store_pairs(root: Path, run_id: str, rows: list[dict[str, Any]]) -> None:
     write_run_rows(root, "preference_pairs", run_id, rows)
 
 
+def instruction_diversity(root: Path, diversity: Any) -> list[dict[str, Any]]:
+    """Per method, the diversity metrics of its usable instructions (`method` and the metrics of
+    `curators.synth.diversity.diversity_metrics`, without embeddings)."""
+    from curators.synth.diversity import GenerationItem, diversity_metrics
+
+    out = []
+    _, methods = query(root, "SELECT DISTINCT method FROM instruction_pool WHERE usable ORDER BY 1")
+    for (method,) in methods:
+        _, texts = query(
+            root, "SELECT id, text FROM instruction_pool WHERE usable AND method = ? ORDER BY id", [method]
+        )
+        out.append({"method": method, **diversity_metrics([GenerationItem(id=i, text=t) for i, t in texts], diversity)})
+    return out
+
+
 def report(root: Path, diversity: Any) -> str:
     """The instruction and preference sections of `curate synth report`, as text: instructions per method and
     status with their diversity, responses, the judge's parse rate, pairs with the position-flip rate."""
-    from curators.synth.diversity import GenerationItem, diversity_metrics
-
     lines = ["instructions by method and status:"]
     _, rows = query(
         root,
@@ -143,11 +156,9 @@ def report(root: Path, diversity: Any) -> str:
     lines += ["", "ok instructions: near-duplicates, contaminated, usable; diversity of the usable ones:"]
     header = ("method", "ok", "dups", "cont.", "usable", "d-1", "d-2", "d-3")
     lines.append("  " + f"{header[0]:<14} " + " ".join(f"{h:>6}" for h in header[1:]) + "  top opening")
+    by_method = {m["method"]: m for m in instruction_diversity(root, diversity)}
     for method, ok, dups, contaminated, n_usable in usable:
-        _, texts = query(
-            root, "SELECT id, text FROM instruction_pool WHERE usable AND method = ? ORDER BY id", [method]
-        )
-        m = diversity_metrics([GenerationItem(id=i, text=t) for i, t in texts], diversity) if texts else {}
+        m = by_method.get(method, {})
         top = f"{m['top1_opening_share']:.2f} {m['top1_opening']!r}" if m.get("top1_opening") else "-"
         d = [m.get(f"distinct_{k}") for k in (1, 2, 3)]
         cells = " ".join(f"{v:>6.3f}" if v is not None else f"{'-':>6}" for v in d)

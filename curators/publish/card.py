@@ -124,21 +124,9 @@ def card_body(
         *[f'{c.name} = load_dataset("REPO_OR_FOLDER", "{c.name}", split="train")' for c in configs],
         "```",
         "",
-        "## Funnel (documents)",
+        "## Funnel",
         "",
-        _table(
-            ["step", "documents"],
-            [
-                ["seen (ingested + rejected)", funnel["seen"]],
-                ["rejected at ingest", funnel["rejected_at_ingest"]],
-                ["documents", funnel["documents"]],
-                ["below the filter's threshold", funnel["below_threshold"]],
-                ["not scored (a filter exists)", funnel["not_scored"]],
-                ["duplicates", funnel["duplicates"]],
-                ["contaminated", funnel["contaminated"]],
-                ["kept (`pretrain`)", funnel["kept"]],
-            ],
-        ),
+        _funnel_table(funnel, facts.get("funnel_tokens"), facts.get("tokens_by")),
         "",
         "A stage that never ran drops nothing; a document can be dropped for several reasons (each counted).",
         "",
@@ -270,6 +258,7 @@ def card_body(
             ),
             "",
         ]
+    out += _diversity_section(facts.get("diversity") or {})
     out += ["## Sample records", ""]
     for name, row in samples.items():
         shown = {
@@ -291,6 +280,90 @@ def card_body(
         "",
     ]
     return "\n".join(out)
+
+
+def _funnel_table(funnel: dict[str, Any], tokens: dict[str, int | None] | None, tokenizer: str | None) -> str:
+    """The funnel's steps in documents, and in tokens of `tokenizer` where they were counted."""
+    steps = [
+        ("seen (ingested + rejected)", funnel["seen"], None),
+        ("rejected at ingest", funnel["rejected_at_ingest"], None),
+        ("documents", funnel["documents"], "documents"),
+        ("below the filter's threshold", funnel["below_threshold"], "below_threshold"),
+        ("not scored (a filter exists)", funnel["not_scored"], "not_scored"),
+        ("duplicates", funnel["duplicates"], "duplicates"),
+        ("contaminated", funnel["contaminated"], "contaminated"),
+        ("kept (`pretrain`)", funnel["kept"], "kept"),
+    ]
+    if not tokens:
+        return _table(["step", "documents"], [[name, n] for name, n, _ in steps])
+
+    def shown(key: str | None) -> Any:
+        value = tokens.get(key) if key else None
+        return "-" if value is None else value
+
+    return _table(["step", "documents", f"tokens ({tokenizer})"], [[name, n, shown(key)] for name, n, key in steps])
+
+
+DIVERSITY_COLUMNS = [  # (header, metric): lower is more diverse for the shares, higher for distinct-n
+    ("n", "n"),
+    ("distinct-1", "distinct_1"),
+    ("distinct-2", "distinct_2"),
+    ("distinct-3", "distinct_3"),
+    ("top opening share", "top1_opening_share"),
+    ("near-dup rate", "near_dup_rate"),
+    ("NN cos >= 0.9 share", "nn_cos_ge_share"),
+]
+
+
+def _metric(value: Any) -> Any:
+    return "-" if value is None else (round(value, 3) if isinstance(value, float) else value)
+
+
+def _diversity_section(diversity: dict[str, Any]) -> list[str]:
+    """Diversity of the synthetic sets: overall, per seed axis value, and instructions per method."""
+    overall, by_axis, instructions = (
+        diversity.get("overall"),
+        diversity.get("by_axis") or [],
+        diversity.get("instructions") or [],
+    )
+    if not overall and not instructions:
+        return []
+    out = ["## Diversity of the synthetic data", ""]
+    headers = [h for h, _ in DIVERSITY_COLUMNS]
+    if overall:
+        out += [
+            "Textbooks and exercises (ok generations): overall, then per value of each seed axis (distinct-n on a "
+            "sample of the texts; opening = the first words; NN = nearest neighbour by embedding, where embedded). "
+            "Groups marked small have too few texts for their numbers to mean much.",
+            "",
+            _table(
+                ["axis", "value", *headers],
+                [["all", "", *[_metric(overall.get(m)) for _, m in DIVERSITY_COLUMNS]]]
+                + [
+                    [
+                        r["axis"],
+                        str(r["value"]) + (" (small)" if r.get("small") else ""),
+                        *[_metric(r.get(m)) for _, m in DIVERSITY_COLUMNS],
+                    ]
+                    for r in by_axis
+                ],
+            ),
+            "",
+        ]
+    if instructions:
+        out += [
+            "Usable instructions per method:",
+            "",
+            _table(
+                ["method", *headers, "top opening"],
+                [
+                    [r["method"], *[_metric(r.get(m)) for _, m in DIVERSITY_COLUMNS], r.get("top1_opening") or "-"]
+                    for r in instructions
+                ],
+            ),
+            "",
+        ]
+    return out
 
 
 def render_card(data: Any, body: str) -> str:

@@ -85,6 +85,58 @@ def _bars(rows: list[dict[str, Any]], series: str, x: str, y: str) -> Any:
     return fig
 
 
+DIVERSITY = [("distinct-2", "distinct_2"), ("top opening share", "top1_opening_share")]
+
+
+def _diversity(diversity: dict[str, Any], charts: _Charts) -> str:
+    """Per seed axis, distinct-2 and the top opening's share of each value (a chart per axis), and the
+    instructions per method: the more distinct bigrams and the smaller the top opening's share, the better."""
+    from plotly.subplots import make_subplots
+
+    body = []
+    by_axis = diversity.get("by_axis") or []
+    axes = list(dict.fromkeys(r["axis"] for r in by_axis))
+    if diversity.get("instructions"):
+        axes.append("instruction method")
+        by_axis = by_axis + [
+            {"axis": "instruction method", "value": r["method"], **r} for r in diversity["instructions"]
+        ]
+    if axes:
+        fig = make_subplots(rows=len(axes), cols=1, subplot_titles=axes, vertical_spacing=0.35 / len(axes))
+        for k, axis in enumerate(axes, start=1):
+            mine = [r for r in by_axis if r["axis"] == axis]
+            for j, (label, metric) in enumerate(DIVERSITY):
+                fig.add_bar(
+                    x=[str(r["value"]) for r in mine],
+                    y=[r.get(metric) for r in mine],
+                    name=label,
+                    marker_color=("#4c78a8", "#f58518")[j],
+                    showlegend=k == 1,
+                    row=k,
+                    col=1,
+                )
+            fig.update_yaxes(range=[0, 1], row=k, col=1)
+        fig.update_layout(barmode="group")
+        body.append(charts.html(fig, 260 * len(axes)))
+    body.append(
+        _table(
+            ["axis", "value", "n", "distinct-1", "distinct-2", "distinct-3", "top opening share", "NN cos >= 0.9"],
+            [
+                [
+                    r["axis"],
+                    str(r["value"]) + (" (small)" if r.get("small") else ""),
+                    r.get("n", 0),
+                    *[r.get(m) if r.get(m) is not None else "-" for m in ("distinct_1", "distinct_2", "distinct_3")],
+                    r.get("top1_opening_share") if r.get("top1_opening_share") is not None else "-",
+                    r.get("nn_cos_ge_share") if r.get("nn_cos_ge_share") is not None else "-",
+                ]
+                for r in by_axis
+            ],
+        )
+    )
+    return "\n".join(body)
+
+
 def render_report(data: dict[str, Any], title: str) -> str:
     """The report page from `curators.publish.store.report_data`."""
     import plotly.graph_objects as go
@@ -99,14 +151,25 @@ def render_report(data: dict[str, Any], title: str) -> str:
         ("kept (curated)", funnel["kept"]),
     ]
     fig = go.Figure(go.Funnel(y=[s for s, _ in steps], x=[n for _, n in steps], textinfo="value+percent initial"))
+    tokens = data.get("funnel_tokens") or {}
     drops = [
-        ["rejected at ingest", funnel["rejected_at_ingest"]],
-        ["below the threshold", funnel["below_threshold"]],
-        ["not scored", funnel["not_scored"]],
-        ["duplicates", funnel["duplicates"]],
-        ["contaminated", funnel["contaminated"]],
+        ["rejected at ingest", funnel["rejected_at_ingest"], None],
+        ["below the threshold", funnel["below_threshold"], "below_threshold"],
+        ["not scored", funnel["not_scored"], "not_scored"],
+        ["duplicates", funnel["duplicates"], "duplicates"],
+        ["contaminated", funnel["contaminated"], "contaminated"],
+        ["kept", funnel["kept"], "kept"],
     ]
-    sections.append(_section("Funnel", charts.html(fig) + _table(["dropped as", "documents"], drops)))
+    if tokens:
+        header = ["", "documents", f"tokens ({data['tokens_by']})"]
+        rows = [[name, n, "-" if key is None or tokens.get(key) is None else tokens[key]] for name, n, key in drops]
+        rows.insert(0, ["all documents", funnel["documents"], tokens.get("documents") or "-"])
+        table = _table(header, rows)
+    else:
+        table = _table(["", "documents"], [[name, n] for name, n, _ in drops]) + _note(
+            "Tokens: counted when a tokenizer is configured (export.tokenizer), by `curate report` or `curate export`."
+        )
+    sections.append(_section("Funnel", charts.html(fig) + table))
 
     if data["kept_dropped"]:
         fig = _bars(data["kept_dropped"], "outcome", "source", "n")
@@ -209,7 +272,10 @@ def render_report(data: dict[str, Any], title: str) -> str:
             ["task", "status", "generations", "tokens out", "cost (USD)"],
             [[r["task"], r["status"], r["n"], r["tokens_out"], float(r["cost_usd"])] for r in gens],
         )
-        sections.append(_section("Synthetic data (diversity per axis: `curate synth report`)", body))
+        sections.append(_section("Synthetic data", body))
+    diversity = data.get("diversity") or {}
+    if diversity.get("by_axis") or diversity.get("instructions"):
+        sections.append(_section("Synthetic diversity per axis", _diversity(diversity, charts)))
 
     if data["timeline"]:
         runs = data["timeline"]
@@ -240,12 +306,14 @@ def render_report(data: dict[str, Any], title: str) -> str:
     return PAGE.format(title=html.escape(title), subtitle=html.escape(subtitle), sections="\n".join(sections))
 
 
-def write_report(root: Path, out: Path, title: str | None = None) -> tuple[Path, int]:
-    """Render the report of the warehouse at `root` to `out` (written atomically). Returns (path, sections)."""
+def write_report(root: Path, out: Path, title: str | None = None, tokenizer: str | None = None) -> tuple[Path, int]:
+    """Render the report of the warehouse at `root` to `out` (written atomically). Returns (path, sections).
+    `tokenizer`: the funnel in its tokens (as counted in the warehouse; default: any tokenizer that counted)."""
     from curators.publish.store import report_data
 
     out = Path(out).resolve()
-    page = render_report(report_data(Path(root)), title or f"curators report: {Path(root).resolve().name}")
+    data = report_data(Path(root), tokenizer)
+    page = render_report(data, title or f"curators report: {Path(root).resolve().name}")
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
     partial.write_text(page, encoding="utf-8")

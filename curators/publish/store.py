@@ -11,6 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from curators.synth.config import DiversityConfig
 from warehouse.catalog import query, reading
 
 # Each product's rows, ordered by id so that two exports of one warehouse are the same bytes. Every row
@@ -99,13 +100,78 @@ def product_reader(
         yield reader
 
 
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@contextmanager
+def uncounted_texts(root: Path, tokenizer: str, batch_rows: int = 2048) -> Iterator[pa.RecordBatchReader]:
+    """(text_hash, text) of the current documents whose tokens `tokenizer` has not counted yet."""
+    sql = f"""
+        SELECT d.text_hash, d.text FROM docs d
+        ANTI JOIN (SELECT text_hash FROM doc_tokens WHERE tokenizer = {_literal(tokenizer)}) t USING (text_hash)
+    """
+    with reading(root, sql, batch_rows) as reader:
+        yield reader
+
+
+def counted_tokenizers(root: Path) -> list[str]:
+    """Tokenizers that counted tokens of the current documents, the one that counted most first."""
+    _, rows = query(
+        root,
+        "SELECT t.tokenizer FROM doc_tokens t SEMI JOIN docs d USING (text_hash) GROUP BY 1 ORDER BY count(*) DESC, 1",
+    )
+    return [r[0] for r in rows]
+
+
+def funnel_tokens(root: Path, tokenizer: str) -> dict[str, int | None]:
+    """The funnel's steps in tokens of `tokenizer` (None where a document of the step has no count yet)."""
+    steps = _rows(
+        root,
+        f"""
+        WITH t AS (SELECT d.id, k.tokens FROM docs d
+                   LEFT JOIN (SELECT * FROM doc_tokens WHERE tokenizer = {_literal(tokenizer)}) k USING (text_hash))
+        SELECT 'documents' AS step, count(*) - count(tokens) AS missing, sum(tokens) AS tokens FROM t
+        UNION ALL
+        SELECT 'kept', count(*) - count(tokens), sum(tokens) FROM t SEMI JOIN curated c USING (id)
+        UNION ALL
+        SELECT x.reason, count(*) - count(tokens), sum(tokens)
+        FROM t JOIN (SELECT DISTINCT id, reason FROM dropped) x USING (id) GROUP BY x.reason
+        """,
+    )
+    found = {r["step"]: (None if r["missing"] else int(r["tokens"] or 0)) for r in steps}
+    names = {"below_threshold": "below_threshold", "not_scored": "not_scored", "duplicate": "duplicates"}
+    out: dict[str, int | None] = {"documents": found.get("documents"), "kept": found.get("kept")}
+    for reason, key in {**names, "contaminated": "contaminated"}.items():
+        out[key] = found.get(reason, 0)
+    return out
+
+
 def _rows(root: Path, sql: str) -> list[dict[str, Any]]:
     columns, rows = query(root, sql)
     return [dict(zip(columns, r, strict=True)) for r in rows]
 
 
-def card_facts(root: Path) -> dict[str, Any]:
-    """What the card tells, read from the warehouse: plain data, no secrets (run configs are stored without)."""
+def synthetic_diversity(root: Path, diversity: DiversityConfig | None = None) -> dict[str, Any]:
+    """Diversity of the synthetic sets: textbooks and exercises overall and per seed axis, instructions per
+    method (empty where there are none)."""
+    from curators.instruct.store import instruction_diversity
+    from curators.synth.store import diversity_facts
+
+    diversity = diversity or DiversityConfig()
+    _, generations = query(root, "SELECT count(*) FROM generations WHERE status = 'ok'")
+    facts: dict[str, Any] = {"overall": None, "by_axis": [], "instructions": []}
+    if generations[0][0]:
+        facts |= diversity_facts(root, diversity)
+    _, instructions = query(root, "SELECT count(*) FROM instruction_pool WHERE usable")
+    if instructions[0][0]:
+        facts["instructions"] = instruction_diversity(root, diversity)
+    return facts
+
+
+def card_facts(root: Path, tokenizer: str | None = None, diversity: DiversityConfig | None = None) -> dict[str, Any]:
+    """What the card tells, read from the warehouse: plain data, no secrets (run configs are stored without).
+    `tokenizer`: the funnel in its tokens too, when it counted them (`count_document_tokens`)."""
     runs = _rows(
         root,
         """
@@ -142,7 +208,11 @@ def card_facts(root: Path) -> dict[str, Any]:
     if newest_filter:
         newest_filter["labellers"] = json.loads(newest_filter["labellers"] or "[]")
         newest_filter["metrics"] = json.loads(newest_filter["metrics"] or "{}")
+    tokens_by = tokenizer if tokenizer in counted_tokenizers(root) else None
     return {
+        "funnel_tokens": funnel_tokens(root, tokens_by) if tokens_by else None,
+        "tokens_by": tokens_by,
+        "diversity": synthetic_diversity(root, diversity),
         "s_curve": _latest_s_curve(root),
         "usage": _rows(
             root,
@@ -210,10 +280,12 @@ def card_facts(root: Path) -> dict[str, Any]:
     }
 
 
-def report_data(root: Path) -> dict[str, Any]:
+def report_data(root: Path, tokenizer: str | None = None, diversity: DiversityConfig | None = None) -> dict[str, Any]:
     """The card's facts, and the series the report plots: scores, filter rounds, cluster sizes, the S-curve
     of the latest dedup, kept and dropped per source and reason, and every run's span."""
-    data = card_facts(root)
+    if tokenizer is None:  # any tokenizer that counted the documents, the one that counted most
+        tokenizer = next(iter(counted_tokenizers(root)), None)
+    data = card_facts(root, tokenizer, diversity)
     data["score_bins"] = _rows(
         root,
         "SELECT floor(score * 4) / 4 AS bin, count(*) AS n FROM scores GROUP BY 1 ORDER BY 1",

@@ -3,11 +3,18 @@ GGUF file, with the `gguf` package) or any local folder holding a tokenizer. Not
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from curators.errors import ConfigError
+from warehouse.catalog import refresh_views
+from warehouse.runs import new_run_id
+from warehouse.schemas import DOC_TOKENS
+from warehouse.shards import run_dir, shard_name, write_shard
 
 ALIASES = {"smollm2": "smollm2-135m-instruct-q4_1"}
 BATCH = 256
@@ -66,3 +73,35 @@ def count_tokens(tokenizer: Any, texts: Iterable[str]) -> int:
     if batch:
         total += sum(len(ids) for ids in tokenizer(batch, add_special_tokens=False)["input_ids"])
     return total
+
+
+def count_document_tokens(root: Path, spec: str, tokenizer: Any, shard_rows: int = 200_000) -> int:
+    """Count the tokens of every current document `spec` has not counted yet, into the `doc_tokens` table
+    (shards of `shard_rows`; a killed count keeps its finished shards). The caller holds the writer lock.
+    Returns the documents counted now."""
+    from curators.publish.store import uncounted_texts
+
+    run_id = new_run_id("doc-tokens", hashlib.sha256(spec.encode()).hexdigest())
+    counted, seq, hashes, tokens = 0, 0, [], []
+
+    def flush() -> None:
+        nonlocal seq, hashes, tokens
+        if hashes:
+            data = pa.table({"text_hash": hashes, "tokenizer": [spec] * len(hashes), "tokens": tokens}, DOC_TOKENS)
+            write_shard(run_dir(root, "doc_tokens", run_id) / shard_name(0, seq), data, table="doc_tokens")
+            seq, hashes, tokens = seq + 1, [], []
+
+    with uncounted_texts(root, spec) as reader:
+        for batch in reader:
+            texts = [t or "" for t in batch.column("text").to_pylist()]
+            for start in range(0, len(texts), BATCH):
+                ids = tokenizer(texts[start : start + BATCH], add_special_tokens=False)["input_ids"]
+                tokens.extend(len(i) for i in ids)
+            hashes.extend(batch.column("text_hash").to_pylist())
+            counted += batch.num_rows
+            if len(hashes) >= shard_rows:
+                flush()
+    flush()
+    if counted:
+        refresh_views(root)
+    return counted

@@ -76,8 +76,12 @@ def textbooks_of_run(root: Path, run_id: str) -> list[dict[str, Any]]:
 # --- Report ---------------------------------------------------------------------------------------
 
 
-def report(root: Path, config: DiversityConfig, task: str | None = None) -> str:
-    """The diversity report of the ok generations (optionally of one task), as text."""
+AXES = ("task", "audience", "style", "subject")
+
+
+def diversity_facts(root: Path, config: DiversityConfig, task: str | None = None) -> dict[str, Any]:
+    """Diversity of the ok generations (optionally of one task): `overall` metrics and `by_axis` rows (one per
+    axis value: task, audience, style, subject). Plain data, for the text report, the card and the HTML report."""
     where = "WHERE g.status = 'ok'" + (" AND g.task = ?" if task else "")
     params = [task] if task else []
     columns, rows = query(
@@ -102,9 +106,14 @@ def report(root: Path, config: DiversityConfig, task: str | None = None) -> str:
     near_dup_ids = {r[0] for r in dup_rows}
     embeddings = _embeddings_for(root, [it.id for it in items])
     overall = diversity_metrics(items, config, embeddings=embeddings, near_dup_ids=near_dup_ids)
-    by_axis = diversity_by_axis(
-        items, config, embeddings=embeddings, near_dup_ids=near_dup_ids, axes=("task", "audience", "style", "subject")
-    )
+    by_axis = diversity_by_axis(items, config, embeddings=embeddings, near_dup_ids=near_dup_ids, axes=AXES)
+    return {"overall": overall, "by_axis": by_axis}
+
+
+def report(root: Path, config: DiversityConfig, task: str | None = None) -> str:
+    """The diversity report of the ok generations (optionally of one task), as text."""
+    facts = diversity_facts(root, config, task)
+    overall, by_axis = facts["overall"], facts["by_axis"]
     text = format_report(overall, by_axis)
     gone = removals(root, "generations")
     if gone:

@@ -114,14 +114,31 @@ def push(
 def report(
     ctx: typer.Context,
     out_path: Path | None = typer.Option(None, "--out", help="Where to write it (default: <data root>/report.html)."),
+    tokens: bool = typer.Option(
+        True,
+        "--tokens/--no-tokens",
+        help="Count the tokens of documents not counted yet (export.tokenizer), so the funnel is in tokens too.",
+    ),
+    wait: Wait = None,
 ) -> None:
-    """Write the HTML report of the warehouse: one self-contained file that opens offline, with the funnel,
-    kept and dropped per source and reason, labels per labeller, filter rounds and confusion matrix, the
-    score histogram and threshold, dedup cluster sizes and S-curve, decontamination per benchmark,
-    synthetic data by status, and a timeline of runs. Reads only; Prefect is not started."""
+    """Write the HTML report of the warehouse: one self-contained file that opens offline, with the funnel
+    (documents and tokens), kept and dropped per source and reason, labels per labeller, filter rounds and
+    confusion matrix, the score histogram and threshold, dedup cluster sizes and S-curve, decontamination per
+    benchmark, synthetic data by status and its diversity per axis, and a timeline of runs. Prefect is not
+    started; counting tokens takes the writer lock (--no-tokens: reads only)."""
     from curators.publish.report import write_report
 
     c = context(ctx)
-    root = c.config().settings.data_root.resolve()
-    path, sections = write_report(root, out_path or root / "report.html")
+    config = c.config()
+    root = config.settings.data_root.resolve()
+    tokenizer = config.export.tokenizer if tokens else None
+    if tokenizer:
+        from curators.publish.tokens import count_document_tokens, load_tokenizer
+        from warehouse.lock import writer_lock
+
+        with writer_lock(root, wait=wait, command="curate report"):
+            counted = count_document_tokens(root, tokenizer, load_tokenizer(tokenizer))
+        if counted:
+            out.print(f"counted the tokens of {counted:,} documents ({tokenizer})")
+    path, sections = write_report(root, out_path or root / "report.html", tokenizer=tokenizer)
     out.print(f"[bold]report[/] {path} ({sections} sections): open it in a browser")

@@ -39,6 +39,19 @@ def make_warehouse(tmp_path: Path, data_root: Path) -> list[str]:
     return texts
 
 
+def funnel_row(body: str, step: str) -> tuple[int, int]:
+    """(documents, tokens) of a step of the card's funnel table."""
+    line = next(line for line in body.splitlines() if line.startswith(f"| {step} |"))
+    documents, tokens = (c.strip().replace(",", "") for c in line.split("|")[2:4])
+    return int(documents), int(tokens)
+
+
+def tokenizer():  # noqa: ANN201 - a transformers tokenizer
+    from curators.publish.tokens import load_tokenizer
+
+    return load_tokenizer("smollm2")
+
+
 def test_export_loads_with_datasets_and_tells_its_story(
     tmp_path: Path, data_root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -80,15 +93,24 @@ def test_export_loads_with_datasets_and_tells_its_story(
     body = card.text
     for section in (
         "## Configs",
-        "## Funnel (documents)",
+        "## Funnel",
         "## Pipeline as run",
         "## Deduplication",
         "## Sample records",
     ):
         assert section in body, section
-    assert "| kept (`pretrain`) | 8 |" in body and "| duplicates | 1 |" in body
     tokens_line = next(line for line in body.splitlines() if line.startswith("| pretrain |"))
-    assert int(tokens_line.split("|")[3].replace(",", "")) > 1000  # counted with SmolLM2's tokenizer
+    pretrain_tokens = int(tokens_line.split("|")[3].replace(",", ""))
+    assert pretrain_tokens > 1000  # counted with SmolLM2's tokenizer
+    # The funnel in documents and tokens: the kept documents' tokens are the pretrain config's; all documents'
+    # are the kept ones' plus the duplicate's.
+    assert "| step | documents | tokens (smollm2) |" in body
+    documents, duplicates, kept = (funnel_row(body, step) for step in ("documents", "duplicates", "kept (`pretrain`)"))
+    assert kept == (8, pretrain_tokens) and duplicates[0] == 1
+    assert duplicates[1] == len(tokenizer()(texts[2], add_special_tokens=False)["input_ids"])
+    assert documents == (9, kept[1] + duplicates[1])
+    _, counted = query(data_root, "SELECT count(*), count(DISTINCT tokenizer) FROM doc_tokens_all")
+    assert counted == [(9, 1)]
 
     # Why was a document dropped? One query away.
     _, why = query(data_root, "SELECT d.locator, p.reason, p.detail FROM dropped p JOIN docs d USING (id)")
@@ -98,6 +120,7 @@ def test_export_loads_with_datasets_and_tells_its_story(
     again = tmp_path / "again"
     assert main(["-d", str(data_root), "export", str(again), "--rejected"]) == 0
     first, second = digest(out), digest(again)
+    assert query(data_root, "SELECT count(*) FROM doc_tokens_all")[1] == [(9,)]  # counted once, not again
     assert first.keys() == second.keys() and all(first[k] == second[k] for k in first if k != "README.md")
     assert (out / "README.md").read_text().replace("again", "my-dataset") == (again / "README.md").read_text().replace(
         "again", "my-dataset"

@@ -19,7 +19,7 @@ from flows.cli import main
 from tests.flows.test_publish_flow import make_warehouse
 from warehouse.catalog import query, refresh_views
 from warehouse.schemas import FILTERS, SCORES
-from warehouse.shards import run_dir, shard_name, write_shard
+from warehouse.shards import run_dir, shard_name, write_run_rows, write_shard
 
 pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.slow]
 
@@ -59,14 +59,32 @@ def add_scores(root: Path) -> None:
     refresh_views(root)
 
 
+def add_generations(root: Path, texts: list[str]) -> None:
+    """Textbooks of seeds over two audiences and two styles, so diversity per axis has groups to compare."""
+    seeds, generations = [], []
+    for k, text in enumerate(texts):
+        seed = {"seed_id": f"s{k}", "kind": "taxonomy", "subject": ("math", "biology")[k % 2]}
+        seed |= {"audience": ("children", "researchers")[k % 2], "style": ("textbook", "story")[k // 2 % 2]}
+        seeds.append(seed | {"run_id": "synth-1"})
+        generations.append(
+            {"id": f"g{k}", "task": "textbook", "seed_id": f"s{k}", "prompt_id": "textbook@v1:0", "model": "m"}
+            | {"text": text, "status": "ok", "run_id": "synth-1"}
+        )
+    write_run_rows(root, "seeds", "synth-1", seeds)
+    write_run_rows(root, "generations", "synth-1", generations)
+    refresh_views(root)
+
+
 def test_the_report_is_one_offline_file_that_a_browser_draws_without_error(
     tmp_path: Path, data_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    make_warehouse(tmp_path, data_root)
+    texts = make_warehouse(tmp_path, data_root)
     add_scores(data_root)
+    add_generations(data_root, texts)
     page = tmp_path / "report.html"
     assert main(["-d", str(data_root), "report", "--out", str(page)]) == 0
-    assert "report" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "counted the tokens of 9 documents (smollm2)" in printed and "report" in printed
     text = page.read_text()
     # Self-contained: plotly.js inlined; outside the scripts, no tag loads anything from anywhere.
     markup = re.sub(r"<script[^>]*>.*?</script>", "<script></script>", text, flags=re.DOTALL)
@@ -74,12 +92,17 @@ def test_the_report_is_one_offline_file_that_a_browser_draws_without_error(
     assert len(text) > 1_000_000
     for title in ("Funnel", "Kept and dropped", "Educational filter", "Scores", "Deduplication", "Runs"):
         assert f"<h2>{title}" in text, title
+    assert "tokens (smollm2)" in text  # the funnel in tokens too
+    diversity = text.split("<h2>Synthetic diversity per axis")[1].split("</section>")[0]
+    for axis, value in (("audience", "children"), ("audience", "researchers"), ("style", "story")):
+        assert f"<td>{axis}</td><td>{value} (small)</td><td>4</td>" in diversity, (axis, value)
 
     # The card of the same warehouse tells the filter's story too.
     assert main(["-d", str(data_root), "export", str(tmp_path / "export"), "--tokenizer", "none"]) == 0
     card = (tmp_path / "export" / "README.md").read_text()
     assert "## Educational filter" in card and "majority baseline 0.400" in card and "Confusion matrix" in card
     assert "| below the filter's threshold | 5 |" in card
+    assert "## Diversity of the synthetic data" in card and "| audience | children (small) | 4 |" in card
 
     chromium = browser()
     if chromium is None:
