@@ -24,6 +24,7 @@ from curators.ingest.config import IngestConfig, SourceFormat, SourceSpec
 from curators.instruct.config import InstructConfig
 from curators.llm.config import LLMConfig, Price
 from curators.publish.config import ExportConfig
+from curators.serve.config import ServeConfig
 from curators.settings import ENV_SETTINGS, Settings, StrictModel, api_key_from_env
 from curators.synth.config import (
     DiversityConfig,
@@ -108,6 +109,7 @@ class CurateConfig(StrictModel):
     synth: SynthConfig = Field(default_factory=SynthConfig)
     instruct: InstructConfig = Field(default_factory=InstructConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
 
     def masked(self) -> dict[str, Any]:
         """The effective configuration as plain data, secrets replaced by '****'."""

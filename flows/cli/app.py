@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from flows.cli import decontam, dedup, filter, ingest, llm, pipeline, prompts, publish, synth, warehouse
+from flows.cli import decontam, dedup, filter, ingest, llm, pipeline, prompts, publish, serve, synth, warehouse
 from flows.cli.options import Context
 
 HELP = """Curate training data for small language models: ingest corpora, label a sample with an LLM,
@@ -46,7 +46,7 @@ def _main(
 
 
 # Top-level commands, in the order `--help` lists them, then the command groups.
-for module in (pipeline, ingest, filter, dedup, decontam, publish, warehouse):
+for module in (pipeline, ingest, filter, dedup, decontam, publish, serve, warehouse):
     app.registered_commands.extend(module.commands.registered_commands)
 app.add_typer(warehouse.config_app, name="config")
 app.add_typer(synth.app, name="synth")
