@@ -11,7 +11,7 @@ import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError
@@ -91,6 +91,14 @@ class RunConfig(StrictModel):
     )
     push_to: str | None = Field(
         default=None, description="Then push that export to this Hub dataset repository (needs export_to)."
+    )
+    runner: Literal["local", "dask"] = Field(
+        default="local",
+        description="Where the map stages (ingest units, scoring, MinHash signatures, decontamination shards) run: "
+        "local threads, or a Dask cluster (one LocalCluster for the whole run, or dask_address).",
+    )
+    dask_address: str | None = Field(
+        default=None, description="tcp://host:port of an existing Dask scheduler (with runner: dask)."
     )
 
 

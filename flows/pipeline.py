@@ -29,6 +29,7 @@ from flows.dedup import DedupSummary, dedup_flow
 from flows.ingest import IngestSummary, ingest_flow
 from flows.label import label_flow
 from flows.publish import ExportSummary, PushSummary, ReportSummary, export_flow, push_flow, report_flow
+from flows.runners import Runner, dask_cluster, task_runner
 from flows.score import ScoreSummary, score_flow
 from flows.train import train_flow
 from warehouse.listings import newest_filter
@@ -89,9 +90,17 @@ def pipeline_flow(
         done.skipped[stage] = why
         report(stage, None, why)
 
-    with writer_lock(root, wait=wait, command="curate run"):
+    with (
+        writer_lock(root, wait=wait, command="curate run"),
+        dask_cluster(config.run.runner, config.run.dask_address) as on,
+    ):
+
+        def mapped(stage_flow: Any) -> Any:
+            """The stage flow with its mapped tasks on the run's Dask cluster (`run.runner: dask`)."""
+            return stage_flow if on is None else stage_flow.with_options(task_runner=task_runner(Runner.dask, on))
+
         if "ingest" in selected:
-            ran("ingest", ingest_flow(str(root), config.ingest, fresh=fresh, wait=wait))
+            ran("ingest", mapped(ingest_flow)(str(root), config.ingest, fresh=fresh, wait=wait))
             if done.ingest.units_failed:
                 done.failed = f"{len(done.ingest.units_failed)} of {done.ingest.units} ingest units failed"
                 return done
@@ -121,10 +130,10 @@ def pipeline_flow(
             elif newest_filter(root) is None:
                 skip("score", "no filter yet (`curate train`)")
             else:
-                ran("score", score_flow(str(root), config.embed, wait=wait))
+                ran("score", mapped(score_flow)(str(root), config.embed, wait=wait, prefetch=on is None))
         if "dedup" in selected:
             if config.run.dedup:
-                ran("dedup", dedup_flow(str(root), config.dedup, target="docs", wait=wait))
+                ran("dedup", mapped(dedup_flow)(str(root), config.dedup, target="docs", wait=wait))
             else:
                 skip("dedup", "run.dedup is off")
         if "decontam" in selected:
@@ -134,7 +143,7 @@ def pipeline_flow(
             elif missing:
                 skip("decontam", missing)
             else:
-                ran("decontam", decontam_flow(str(root), config.decontam, target="docs", wait=wait))
+                ran("decontam", mapped(decontam_flow)(str(root), config.decontam, target="docs", wait=wait))
         if "report" in selected:
             if config.run.report:
                 ran("report", report_flow(str(root), tokenizer=config.export.tokenizer, wait=wait))

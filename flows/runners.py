@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from enum import StrEnum
 from typing import Any
 
@@ -25,3 +27,20 @@ def task_runner(runner: Runner | str = Runner.local, address: str | None = None)
     from prefect.task_runners import ThreadPoolTaskRunner
 
     return ThreadPoolTaskRunner(max_workers=len(os.sched_getaffinity(0)))
+
+
+@contextlib.contextmanager
+def dask_cluster(runner: Runner | str, address: str | None) -> Iterator[str | None]:
+    """The scheduler address the stages of one run share: `address`, or a LocalCluster (one process per core)
+    started here and closed at the end, so a run of several stages starts its workers once. None locally."""
+    if Runner(runner) is not Runner.dask:
+        yield None
+        return
+    if address:
+        yield address
+        return
+    from distributed import LocalCluster
+
+    workers = len(os.sched_getaffinity(0))
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        yield cluster.scheduler_address

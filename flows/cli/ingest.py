@@ -10,7 +10,8 @@ import typer
 from curators.config import CurateConfig, SourceSpec
 from curators.errors import CurateError
 from flows.cli.console import out
-from flows.cli.options import Fresh, Wait, context, for_flows, given
+from flows.cli.options import DaskAddress, Fresh, RunnerOption, Wait, context, for_flows, given
+from flows.runners import Runner
 
 commands = typer.Typer()
 
@@ -40,6 +41,8 @@ def ingest(
     encoding: str = typer.Option("utf-8", "--encoding", help="Encoding of text files; bad bytes are rejected."),
     shard_rows: int | None = typer.Option(None, "--shard-rows", help="Rows per output shard."),
     max_doc_bytes: int | None = typer.Option(None, "--max-doc-bytes", help="Reject documents larger than this."),
+    runner: RunnerOption = Runner.local,
+    dask_address: DaskAddress = None,
     fresh: Fresh = False,
     wait: Wait = None,
 ) -> None:
@@ -66,10 +69,17 @@ def ingest(
         ]
     overrides.update(given(shard_rows=shard_rows, max_doc_bytes=max_doc_bytes))
     config = c.config({"ingest": overrides} if overrides else None)
-    run_ingest(config, c.verbose, fresh, wait)
+    run_ingest(config, c.verbose, fresh, wait, runner, dask_address)
 
 
-def run_ingest(config: CurateConfig, verbose: bool, fresh: bool, wait: float | None) -> None:
+def run_ingest(
+    config: CurateConfig,
+    verbose: bool,
+    fresh: bool,
+    wait: float | None,
+    runner: Runner = Runner.local,
+    dask_address: str | None = None,
+) -> None:
     from curators.ingest.plan import plan_units
     from flows.cli.progress import StageBars
 
@@ -83,7 +93,12 @@ def run_ingest(config: CurateConfig, verbose: bool, fresh: bool, wait: float | N
     bars.ingest(plan.n_bytes)
     with bars.shown():
         started = time.monotonic()
-        summary = ingest_flow(str(root), config.ingest, fresh=fresh, wait=wait)
+        flow = ingest_flow
+        if runner is Runner.dask:  # each input unit a Dask task (a process per core, or --dask-address)
+            from flows.runners import task_runner
+
+            flow = ingest_flow.with_options(task_runner=task_runner(runner, dask_address))
+        summary = flow(str(root), config.ingest, fresh=fresh, wait=wait)
     print_ingest_summary(summary, time.monotonic() - started)
     raise_if_units_failed(summary)
 

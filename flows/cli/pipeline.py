@@ -9,7 +9,8 @@ from rich.markup import escape
 
 from curators.errors import CurateError
 from flows.cli.console import err, out
-from flows.cli.options import Fresh, Stage, Wait, context, for_flows
+from flows.cli.options import DaskAddress, Fresh, Stage, Wait, context, for_flows
+from flows.runners import Runner
 
 commands = typer.Typer()
 
@@ -22,6 +23,13 @@ def run(
     ),
     start: Stage | None = typer.Option(None, "--from", help="Start at this stage."),
     until: Stage | None = typer.Option(None, "--until", help="Stop after this stage."),
+    runner: Runner | None = typer.Option(
+        None,
+        "--runner",
+        help="local (threads) or dask: ingest units, scoring, MinHash signatures and decontamination shards as "
+        "Dask tasks, on one LocalCluster for the run or --dask-address (default: run.runner).",
+    ),
+    dask_address: DaskAddress = None,
     fresh: Fresh = False,
     wait: Wait = None,
 ) -> None:
@@ -38,7 +46,8 @@ def run(
     from flows.cli.warehouse import print_status
 
     c = context(ctx)
-    config = c.config()
+    run_overrides = {k: v for k, v in {"runner": runner and runner.value, "dask_address": dask_address}.items() if v}
+    config = c.config({"run": run_overrides} if run_overrides else None)
     root = config.settings.data_root.resolve()
     config = for_flows(config, c.verbose, wait)
     from flows.pipeline import pipeline_flow, select_stages

@@ -347,14 +347,3 @@ def test_semantic_duplicates_are_reported_apart_or_removed(tmp_path: Path, data_
     found = dups(data_root)
     assert found["f06"] == ("b06", "semantic")
     assert {k: v for k, v in found.items() if v[1] != "semantic"} == EXPECTED_ONE
-
-
-def test_signatures_on_a_dask_cluster_give_the_same_duplicates(tmp_path: Path, data_root: Path) -> None:
-    ingest(data_root, write_corpus(tmp_path / "one.jsonl", corpus_one()), "one")
-    assert main(["-d", str(data_root), "dedup", "--runner", "dask"]) == 0
-    _, counts = run_counts(data_root, "minhash")
-    assert counts["computed"] == counts["shards"] >= 1  # the signatures were made by the Dask workers
-    assert dups(data_root) == EXPECTED_ONE
-    on_dask = dup_rows(data_root)
-    assert main(["-d", str(data_root), "dedup"]) == 0  # the local runner reuses them and agrees
-    assert dup_rows(data_root) == on_dask

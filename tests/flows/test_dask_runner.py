@@ -1,0 +1,107 @@
+"""`curate run --runner dask` on a Dask cluster the test starts on loopback (`dask scheduler` + `dask worker`):
+ingest units, MinHash signatures and decontamination shards run as tasks on its workers, and the warehouse
+ends with the same `docs`, `rejects`, `dups` and `contamination` rows as the local run of the same input."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flows.cli import main
+from tests.curators.dedup.test_clusters import real_texts
+from warehouse.catalog import query
+
+pytestmark = pytest.mark.slow
+
+TABLES = {
+    "docs": "SELECT id, source, locator, text_hash, n_chars FROM docs ORDER BY id",
+    "rejects": "SELECT source, locator, reason FROM rejects ORDER BY ALL",
+    "dups": "SELECT id, dup_of, method, round(similarity, 6) FROM dups ORDER BY id",
+    "contamination": "SELECT id, benchmark, item_id FROM contamination ORDER BY ALL",
+}
+
+
+def corpus(folder: Path) -> tuple[Path, Path]:
+    """Three files (three ingest units): real texts, copies and near-copies across files, a broken line, and a
+    document holding a benchmark item; the benchmark file."""
+    texts = real_texts(12)
+    folder.mkdir()
+    for k in range(3):
+        lines = [json.dumps({"name": f"f{k}-d{i}", "text": t}) for i, t in enumerate(texts[4 * k : 4 * k + 4])]
+        lines.append(json.dumps({"name": f"f{k}-copy", "text": texts[(4 * k + 5) % 12]}))  # an exact copy
+        near = texts[(4 * k + 6) % 12].split()
+        lines.append(json.dumps({"name": f"f{k}-near", "text": " ".join(near[:-3] + ["and", "so", "on"])}))
+        if k == 1:
+            lines.append('{"name": "broken", "text": ')
+        (folder / f"part{k}.jsonl").write_text("\n".join(lines) + "\n")
+    bench = folder.parent / "mybench.jsonl"
+    bench.write_text(json.dumps({"id": "item-1", "text": " ".join(texts[2].split()[:80])}) + "\n")
+    return folder, bench
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rows(root: Path) -> dict[str, list[tuple]]:
+    return {name: query(root, sql)[1] for name, sql in TABLES.items()}
+
+
+def test_the_pipeline_on_a_dask_cluster_writes_what_the_local_run_writes(tmp_path: Path) -> None:
+    folder, bench = corpus(tmp_path / "corpus")
+    config = tmp_path / "curate.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "ingest": {"sources": [{"path": str(folder), "name": "web", "format": "jsonl"}]},
+                "run": {"label_n": 0, "report": False},
+                "decontam": {"benchmarks": [], "extra_jsonl": [str(bench)]},
+            }
+        )
+    )
+    stages = ["--stages", "ingest", "--stages", "dedup", "--stages", "decontam"]
+    local, on_dask = tmp_path / "local", tmp_path / "dask"
+    assert main(["-c", str(config), "-d", str(local), "run", *stages]) == 0
+
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "DASK_LOGGING__DISTRIBUTED": "warning"}
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port),
+         "--no-dashboard"], env=env,
+    )  # fmt: skip
+    worker = None
+    try:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "2", "--nthreads", "1",
+             "--no-dashboard"], env=env, cwd=tmp_path,
+        )  # fmt: skip
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+            assert main(["-c", str(config), "-d", str(on_dask), "run", *stages, "--runner", "dask",
+                         "--dask-address", address]) == 0  # fmt: skip
+            # The map stages ran as tasks of this cluster (their names are the task keys' prefixes).
+            seen = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
+    finally:
+        for process in (worker, scheduler):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
+    print("task prefixes on the cluster:", seen)
+    assert {"ingest_unit_task", "minhash_task", "decontam_task"} <= set(seen), seen
+    ours, theirs = rows(local), rows(on_dask)
+    assert ours == theirs
+    # The input had what each table is for: 3 units, a broken line, exact and near copies, a benchmark item.
+    assert len(ours["docs"]) == 18 and [r[2] for r in ours["rejects"]] == ["malformed_json"]
+    assert {r[2] for r in ours["dups"]} == {"exact", "minhash"} and len(ours["contamination"]) >= 1
