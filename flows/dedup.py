@@ -1,5 +1,6 @@
-"""Dedup flow: MinHash signatures per input shard (mapped tasks, resumable, reused by later runs),
-then one task that finds, verifies and clusters duplicates and writes `dups`."""
+"""Dedup flow: MinHash signatures per input shard (mapped tasks, resumable, reused by later runs), then the
+cluster step: LSH band keys grouped per range of bands and candidate pairs verified per block (mapped tasks
+too: on a Dask cluster they run on its workers, the data root on shared storage), clusters and `dups` here."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel
 
 from curators.dedup.config import DedupConfig, MinHashConfig
 from curators.dedup.lsh import s_curve
-from curators.dedup.store import cluster, signature_shard
+from curators.dedup.store import BandJob, VerifyJob, band_pairs, cluster, signature_shard, verify_pairs
 from curators.errors import CurateError
 from flows import progress
 from flows.runners import Runner, task_runner
@@ -53,10 +54,35 @@ def minhash_task(data_root: str, run_id: str, shard: str, config: MinHashConfig)
     return mapped.rows, mapped.computed
 
 
-@task(name="dedup-clusters", cache_policy=NO_CACHE)
-def cluster_task(data_root: str, run_id: str, target: str, against: list[str], config: DedupConfig) -> dict:
+@task(name="lsh-bands", cache_policy=NO_CACHE, retries=1)
+def band_task(job: BandJob) -> str:
+    return band_pairs(job)
+
+
+@task(name="verify-block", cache_policy=NO_CACHE, retries=1)
+def verify_task(job: VerifyJob) -> list[tuple[str, str, float]]:
+    return verify_pairs(job)
+
+
+def cluster_step(data_root: str, run_id: str, target: str, against: list[str], config: DedupConfig) -> dict:
+    """Find, verify and cluster the duplicates; the band ranges and verification blocks are mapped tasks of
+    this flow's task runner (threads, or the Dask cluster), the rest runs here."""
+    report = progress.get("dedup", data_root)
+
+    def map_bands(jobs: list[BandJob]) -> list[str]:
+        return band_task.map(jobs).result()
+
+    def map_verify(jobs: list[VerifyJob], total: int) -> list[list[tuple[str, str, float]]]:
+        futures, found, done = verify_task.map(jobs), [], 0
+        for job, future in zip(jobs, futures, strict=True):
+            found.append(future.result())
+            done += job.end - job.start
+            if report is not None:
+                report(done, total)
+        return found
+
     result, n_docs = cluster(
-        Path(data_root), run_id, target, config, against=against, progress=progress.get("dedup", data_root)
+        Path(data_root), run_id, target, config, against=against, map_bands=map_bands, map_verify=map_verify
     )
     return {
         "documents": n_docs,
@@ -102,7 +128,7 @@ def dedup_flow(
             mrun.counts = {"shards": len(shards), "docs": sum(n for n, _ in done), "computed": sum(c for _, c in done)}
         run_config = DedupRunConfig(target=target, against=against, dedup=config)
         with open_run(root, "dedup", run_config, wait=wait) as drun:
-            found = cluster_task(str(root), drun.run_id, target, against, config)
+            found = cluster_step(str(root), drun.run_id, target, against, config)
             drun.counts = {k: v for k, v in found.items() if isinstance(v, int)}
     return DedupSummary(
         minhash_run_id=mrun.run_id,

@@ -125,11 +125,43 @@ def exact_pairs(con: duckdb.DuckDBPyConnection, sig: str) -> list[Pair]:
     return [Pair(rep, i, "exact", 1.0, True) for i, rep in rows if i != rep]
 
 
-def candidate_pairs(con: duckdb.DuckDBPyConnection, sig: str, config: DedupConfig) -> str:
+def band_pairs_sql(reps: str, first_band: int, last_band: int, max_bucket: int) -> str:
+    """SQL of the candidate pairs (a, b: `reps` idx, a < b, distinct) of documents that share a key in one of
+    the bands `first_band`..`last_band` (1-based, inclusive). Each band is grouped on its own, so a range of
+    bands is a unit of work of its own (a task on a cluster) and the union over ranges is the whole set."""
+    return f"""
+        WITH keys AS (
+            SELECT idx, unnest(bands[{first_band}:{last_band}]) AS key,
+                   generate_subscripts(bands[{first_band}:{last_band}], 1) AS band
+            FROM {reps}
+        ), buckets AS (
+            SELECT row_number() OVER () AS bucket, members, len(members) AS size FROM (
+                SELECT list(idx ORDER BY idx) AS members FROM keys GROUP BY band, key HAVING count(*) > 1)
+        ), small AS (
+            SELECT bucket, unnest(members) AS m FROM buckets WHERE size <= {max_bucket}
+        ), big AS (
+            SELECT members[1] AS first, unnest(members[2:size]) AS m,
+                   unnest(members[1:size - 1]) AS prev FROM buckets WHERE size > {max_bucket}
+        )
+        SELECT DISTINCT a, b FROM (
+            SELECT x.m AS a, y.m AS b FROM small x JOIN small y ON x.bucket = y.bucket AND x.m < y.m
+            UNION ALL SELECT first AS a, m AS b FROM big
+            UNION ALL SELECT prev AS a, m AS b FROM big WHERE prev <> first)
+    """
+
+
+# Groups the band keys of the `reps` table (idx, id, bands, protected) and returns SQL of the (a, b) idx
+# pairs: by default all bands at once in this connection; `curators.dedup.store` hands ranges of bands to
+# tasks instead (each with its own DuckDB) and returns the union of their files.
+BandsMapper = Callable[[duckdb.DuckDBPyConnection, int], str]
+
+
+def candidate_pairs(
+    con: duckdb.DuckDBPyConnection, sig: str, config: DedupConfig, bands_mapper: BandsMapper | None = None
+) -> str:
     """Create the temp table `candidates(a, b)` (ids, a < b, distinct) from shared band keys; returns its name.
     Pairs of two protected documents are left out: neither would be dropped. With the exact stage on,
     one document per exact hash stands for its copies (they are clustered already)."""
-    limit = config.all_pairs_max_bucket
     partition = "exact_hash" if config.exact else "id"
     con.execute(
         f"""
@@ -140,30 +172,13 @@ def candidate_pairs(con: duckdb.DuckDBPyConnection, sig: str, config: DedupConfi
             QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY protected DESC, id) = 1)
         """
     )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE buckets AS
-        SELECT row_number() OVER () AS bucket, members, len(members) AS size FROM (
-            SELECT list(idx ORDER BY idx) AS members
-            FROM (SELECT idx, unnest(bands) AS key, generate_subscripts(bands, 1) AS band FROM reps)
-            GROUP BY band, key HAVING count(*) > 1)
-        """
+    n_bands = config.minhash.lsh[0]
+    pairs_sql = (
+        bands_mapper(con, n_bands)
+        if bands_mapper is not None
+        else band_pairs_sql("reps", 1, n_bands, config.all_pairs_max_bucket)
     )
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE candidate_idx AS
-        WITH small AS (
-            SELECT bucket, unnest(members) AS m FROM buckets WHERE size <= {limit}
-        ), big AS (
-            SELECT members[1] AS first, unnest(members[2:size]) AS m,
-                   unnest(members[1:size - 1]) AS prev FROM buckets WHERE size > {limit}
-        )
-        SELECT DISTINCT a, b FROM (
-            SELECT x.m AS a, y.m AS b FROM small x JOIN small y ON x.bucket = y.bucket AND x.m < y.m
-            UNION ALL SELECT first AS a, m AS b FROM big
-            UNION ALL SELECT prev AS a, m AS b FROM big WHERE prev <> first)
-        """
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE candidate_idx AS SELECT DISTINCT a, b FROM ({pairs_sql})")
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE candidates AS
@@ -213,6 +228,11 @@ def verify_block(
     return out
 
 
+# Verifies the candidate pairs of a SQL query (a, b), `n` of them, and returns those at or above the threshold;
+# `curators.dedup.store` verifies blocks of them as tasks (each storing its verified pairs itself).
+VerifyMapper = Callable[[duckdb.DuckDBPyConnection, str, int], list[Pair]]
+
+
 def near_pairs(
     con: duckdb.DuckDBPyConnection,
     sig: str,
@@ -222,13 +242,16 @@ def near_pairs(
     known: str | None = None,
     sink: PairSink | None = None,
     progress: Callable[[int, int], None] | None = None,
+    bands_mapper: BandsMapper | None = None,
+    verify_mapper: VerifyMapper | None = None,
 ) -> tuple[list[Pair], int, int]:
     """Verified near-duplicate pairs. `known`: a table (a, b, similarity, is_dup) of pairs verified
     before with the same settings; those are reused, not re-verified. `sink` receives each newly
     verified block (to store it) before the next is started. Returns (pairs at or above the threshold,
-    candidates, newly verified)."""
+    candidates, newly verified). With the mappers, band grouping and verification run as units of work
+    elsewhere (`verify_mapper` stores what it verifies; `sink`, `texts` and `signatures` are not used)."""
     con.execute(f"SET memory_limit = '{config.memory_limit}'")
-    candidate_pairs(con, sig, config)
+    candidate_pairs(con, sig, config, bands_mapper)
     (n_candidates,) = con.execute("SELECT count(*) FROM candidates").fetchone()
     dup: list[Pair] = []
     if known:
@@ -240,6 +263,9 @@ def near_pairs(
     else:
         todo = "SELECT a, b FROM candidates ORDER BY a, b"
     (n_todo,) = con.execute(f"SELECT count(*) FROM ({todo})").fetchone()
+    if verify_mapper is not None:
+        dup.extend(verify_mapper(con, todo, n_todo))
+        return dup, n_candidates, n_todo
     done = 0
     for block in _blocks(con, todo, config.verify_block_pairs):
         checked = verify_block(block, config, texts, signatures)
@@ -398,6 +424,8 @@ def deduplicate(
     sink: PairSink | None = None,
     semantic: list[Pair] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    bands_mapper: BandsMapper | None = None,
+    verify_mapper: VerifyMapper | None = None,
 ) -> DedupResult:
     """The whole stage over the signature table `sig` (id, exact_hash, n_shingles, bands, protected)."""
     edges: list[Pair] = []
@@ -409,7 +437,9 @@ def deduplicate(
     near: list[Pair] = []
     n_candidates = n_verified = 0
     if config.near:
-        near, n_candidates, n_verified = near_pairs(con, sig, config, texts, signatures, known, sink, progress)
+        near, n_candidates, n_verified = near_pairs(
+            con, sig, config, texts, signatures, known, sink, progress, bands_mapper, verify_mapper
+        )
         edges.extend(near)
     if semantic and config.semantic == "remove":
         edges.extend(semantic)

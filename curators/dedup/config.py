@@ -70,7 +70,12 @@ class DedupConfig(StrictModel):
         description="Survivor policy, in order of precedence.",
     )
     all_pairs_max_bucket: int = Field(default=32, ge=2, description="Buckets up to this size pair all members.")
-    verify_block_pairs: int = Field(default=20_000, ge=1, description="Candidate pairs verified per block.")
+    verify_block_pairs: int = Field(
+        default=20_000, ge=1, description="Candidate pairs verified per block (a task of the dedup flow)."
+    )
+    band_tasks: int = Field(
+        default=4, ge=1, description="LSH band keys are grouped in this many tasks, each a range of bands."
+    )
     semantic: Literal["off", "report", "remove"] = Field(
         default="off", description="Cosine near-duplicates over stored embeddings: report them, or also remove."
     )

@@ -13,6 +13,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -20,7 +21,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curators.dedup.clusters import DedupResult, Pair, deduplicate, semantic_pairs
+from curators.dedup.clusters import (
+    DedupResult,
+    Pair,
+    band_pairs_sql,
+    deduplicate,
+    semantic_pairs,
+    verify_block,
+)
 from curators.dedup.config import DedupConfig, MinHashConfig
 from curators.dedup.minhash import MinHasher, signature_table
 from curators.errors import CurateError
@@ -175,7 +183,7 @@ def _semantic(con: duckdb.DuckDBPyConnection, root: Path, config: DedupConfig) -
     files = [p for p, _ in done_shards(root, "embeddings")]
     if not files:
         raise CurateError("semantic dedup needs embeddings", hint="run `curate score` first (it embeds the corpus)")
-    result = con.execute(
+    result = con.sql(
         f"""
         SELECT e.id, e.vector FROM read_parquet({sql_list(files)}) e SEMI JOIN sig USING (id)
         QUALIFY row_number() OVER (PARTITION BY e.id ORDER BY e.run_id DESC) = 1
@@ -183,12 +191,85 @@ def _semantic(con: duckdb.DuckDBPyConnection, root: Path, config: DedupConfig) -
         """
     )
     # DuckDB 2 names it to_arrow_table; 1.x fetch_arrow_table.
-    table = result.to_arrow_table() if hasattr(result, "to_arrow_table") else result.fetch_arrow_table()
+    table = result.to_arrow_table() if hasattr(result, "to_arrow_table") else result.arrow()
     n = table.num_rows
     if n < 2:
         return []
     vectors = np.asarray(table.column("vector").combine_chunks().flatten(), dtype=np.float32).reshape(n, -1)
     return semantic_pairs(table.column("id").to_pylist(), vectors, config)
+
+
+# --- units of work of the cluster step: band ranges and verification blocks --------------------------------
+# The cluster step hands them to `map_bands` / `map_verify` (the flow runs them as tasks: threads, or a Dask
+# cluster with the data root on shared storage). Each takes file paths and small values, never a connection.
+
+
+@dataclass(frozen=True)
+class BandJob:
+    """Group the band keys of bands first..last of the reps file; write the (a, b) idx pairs to `out`."""
+
+    reps: str
+    first: int
+    last: int
+    max_bucket: int
+    memory_limit: str
+    out: str
+
+
+@dataclass(frozen=True)
+class VerifyJob:
+    """Verify the candidate pairs with row numbers in (start, end] of the todo file; store them as a
+    `dup_pairs` shard; return those at or above the threshold."""
+
+    root: str
+    todo: str
+    locs: str
+    start: int
+    end: int
+    config: DedupConfig
+    run_id: str
+    shard: str  # the dup_pairs shard this block writes
+
+
+def band_pairs(job: BandJob) -> str:
+    """Run a `BandJob` in a DuckDB of its own; returns the file written."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET memory_limit = '{job.memory_limit}'")
+        reps = f"read_parquet('{job.reps}')"
+        sql = band_pairs_sql(reps, job.first, job.last, job.max_bucket)
+        con.execute(f"COPY ({sql}) TO '{job.out}' (FORMAT parquet)")
+    finally:
+        con.close()
+    return job.out
+
+
+def verify_pairs(job: VerifyJob) -> list[tuple[str, str, float]]:
+    """Run a `VerifyJob`: the pairs of its block, their texts (or signatures), `verify_block`, the shard."""
+    root, config = Path(job.root), job.config
+    con = duckdb.connect()
+    try:
+        block = con.execute(
+            f"SELECT a, b FROM read_parquet('{job.todo}') WHERE rn > ? AND rn <= ? ORDER BY rn", [job.start, job.end]
+        ).fetchall()
+        con.execute(f"CREATE TEMP TABLE locs AS SELECT * FROM read_parquet('{job.locs}')")
+        signatures = _signatures_fn(con, root, config.minhash.sig_config) if config.verify == "minhash" else None
+        checked = verify_block(block, config, _texts_fn(con), signatures)
+    finally:
+        con.close()
+    write_shard(Path(job.shard), _pairs_table(checked, config.verify_config, job.run_id), table="dup_pairs")
+    return [(p.a, p.b, p.similarity) for p in checked if p.is_dup]
+
+
+def band_ranges(n_bands: int, tasks: int) -> list[tuple[int, int]]:
+    """`tasks` (at most `n_bands`) contiguous ranges of bands, 1-based and inclusive, covering them all."""
+    tasks = max(1, min(tasks, n_bands))
+    bounds = [round(k * n_bands / tasks) for k in range(tasks + 1)]
+    return [(bounds[k] + 1, bounds[k + 1]) for k in range(tasks)]
+
+
+MapBands = Callable[[list[BandJob]], list[str]]
+MapVerify = Callable[[list[VerifyJob], int], list[list[tuple[str, str, float]]]]
 
 
 def cluster(
@@ -198,9 +279,13 @@ def cluster(
     config: DedupConfig,
     against: list[TextTable] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    map_bands: MapBands | None = None,
+    map_verify: MapVerify | None = None,
 ) -> tuple[DedupResult, int]:
     """Find the duplicates of `target` (against protected reference tables) and write `dups`.
-    Returns the result and the number of documents of `target` considered."""
+    Returns the result and the number of documents of `target` considered. `map_bands` / `map_verify`
+    run the band ranges and verification blocks as units of work (the flow's tasks); without them the
+    whole step runs in this process."""
     root = Path(root)
     tmp = root / "tmp" / f"dedup-{run_id}"
     shutil.rmtree(tmp, ignore_errors=True)  # spill files of a killed run: stale, never read
@@ -225,6 +310,37 @@ def cluster(
                 _pairs_table(semantic, config.verify_config, run_id),
                 table="dup_pairs",
             )
+        bands_mapper = verify_mapper = None
+        if map_bands is not None:
+
+            def bands_mapper(con: duckdb.DuckDBPyConnection, n_bands: int) -> str:
+                reps = tmp / "reps.parquet"
+                con.execute(f"COPY (SELECT idx, bands FROM reps) TO '{reps}' (FORMAT parquet)")
+                jobs = [
+                    BandJob(str(reps), first, last, config.all_pairs_max_bucket, config.memory_limit,
+                            str(tmp / f"pairs-{first:03d}-{last:03d}.parquet"))
+                    for first, last in band_ranges(n_bands, config.band_tasks)
+                ]  # fmt: skip
+                return f"SELECT a, b FROM read_parquet({sql_list(map_bands(jobs))})"
+
+        if map_verify is not None:
+
+            def verify_mapper(con: duckdb.DuckDBPyConnection, todo: str, n_todo: int) -> list[Pair]:
+                todo_file, locs_file = tmp / "todo.parquet", tmp / "locs.parquet"
+                con.execute(
+                    f"COPY (SELECT row_number() OVER (ORDER BY a, b) AS rn, a, b FROM ({todo})) TO '{todo_file}' "
+                    "(FORMAT parquet)"
+                )
+                con.execute(f"COPY (SELECT id, filename FROM locs) TO '{locs_file}' (FORMAT parquet)")
+                size = config.verify_block_pairs
+                jobs = [
+                    VerifyJob(str(root), str(todo_file), str(locs_file), start, min(start + size, n_todo), config,
+                              run_id, str(run_dir(root, "dup_pairs", run_id) / shard_name(attempt, k)))
+                    for k, start in enumerate(range(0, n_todo, size))
+                ]  # fmt: skip
+                found = map_verify(jobs, n_todo) if jobs else []
+                return [Pair(a, b, "minhash", sim, True) for block in found for a, b, sim in block]
+
         result = deduplicate(
             con,
             "sig",
@@ -236,6 +352,8 @@ def cluster(
             sink=sink,
             semantic=semantic,
             progress=progress,
+            bands_mapper=bands_mapper,
+            verify_mapper=verify_mapper,
         )
         rows = [r.as_row(run_id, target) for r in result.dups]
         write_run_rows(root, "dups", run_id, rows, summary=json.dumps(result.by_method))

@@ -1,6 +1,7 @@
 """`curate run --runner dask` on a Dask cluster the test starts on loopback (`dask scheduler` + `dask worker`):
-ingest units, MinHash signatures and decontamination shards run as tasks on its workers, and the warehouse
-ends with the same `docs`, `rejects`, `dups` and `contamination` rows as the local run of the same input."""
+ingest units, MinHash signatures, LSH band ranges, verification blocks and decontamination shards run as tasks
+on its workers, and the warehouse ends with the same `docs`, `rejects`, `dups` and `contamination` rows as
+the local run of the same input."""
 
 from __future__ import annotations
 
@@ -99,7 +100,7 @@ def test_the_pipeline_on_a_dask_cluster_writes_what_the_local_run_writes(tmp_pat
                 process.terminate()
                 process.wait(timeout=30)
     print("task prefixes on the cluster:", seen)
-    assert {"ingest_unit_task", "minhash_task", "decontam_task"} <= set(seen), seen
+    assert {"ingest_unit_task", "minhash_task", "band_task", "verify_task", "decontam_task"} <= set(seen), seen
     ours, theirs = rows(local), rows(on_dask)
     assert ours == theirs
     # The input had what each table is for: 3 units, a broken line, exact and near copies, a benchmark item.
