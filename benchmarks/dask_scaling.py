@@ -90,8 +90,8 @@ def tree_cpu(processes: list[psutil.Process]) -> float:
 
 def run_stage(
     stage: str, data_root: Path, corpus: Path, address: str | None, workers: list[psutil.Process]
-) -> tuple[float, float]:
-    """Run one stage's command; (wall seconds, CPU seconds of the Dask workers meanwhile)."""
+) -> tuple[float, float, int]:
+    """Run one stage's command; (wall seconds, CPU seconds of the Dask workers meanwhile, driver peak RSS)."""
     command = [sys.executable, "-m", "flows.cli", "-d", str(data_root), stage]
     if stage == "ingest":
         command += [str(corpus), "--name", "code", "--format", "jsonl"]
@@ -99,12 +99,40 @@ def run_stage(
         command += ["--runner", "dask", "--dask-address", address]
     before = tree_cpu(workers)
     started = time.monotonic()
-    child = psutil.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output, _ = child.communicate()
+    log = data_root.parent / f"{data_root.name}-{stage}.log"
+    data_root.parent.mkdir(parents=True, exist_ok=True)
+    peak = 0
+    with open(log, "w") as out:
+        child = psutil.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        while child.poll() is None:  # the driver's peak memory: the command and its own children
+            rss = 0
+            try:
+                for p in [child, *child.children(recursive=True)]:
+                    rss += p.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+            peak = max(peak, rss)
+            time.sleep(0.1)
     wall = time.monotonic() - started
     if child.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{output[-3000:]}")
-    return wall, tree_cpu(workers) - before
+        raise SystemExit(f"{' '.join(command)} failed:\n{log.read_text()[-3000:]}")
+    return wall, tree_cpu(workers) - before, peak
+
+
+def print_sizes(data_root: Path) -> None:
+    """What the scale arithmetic needs: signature bytes per document, candidates and verified pairs."""
+    sys.path.insert(0, str(ROOT))
+    from warehouse.catalog import query
+
+    _, ((docs,),) = query(data_root, "SELECT count(*) FROM docs")
+    sig_bytes = sum(p.stat().st_size for p in (data_root / "tables" / "minhash").rglob("*.parquet"))
+    _, ((counts,),) = query(data_root, "SELECT counts FROM runs WHERE flow = 'dedup' ORDER BY started DESC LIMIT 1")
+    counts = json.loads(counts)
+    print(
+        f"  sizes: {docs:,} documents; minhash shards {sig_bytes / docs:,.0f} bytes/document on disk; "
+        f"candidates {counts.get('candidates', 0):,} ({counts.get('candidates', 0) / docs:.3f}/document); "
+        f"dups {counts.get('dups', 0):,}"
+    )
 
 
 def main() -> None:
@@ -175,13 +203,17 @@ def main() -> None:
             results[name] = {}
             for stage in STAGES:
                 children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-                wall, worker_cpu = run_stage(stage, data_root, corpus, address, workers)
+                wall, worker_cpu, peak = run_stage(stage, data_root, corpus, address, workers)
                 children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 own = (children_after.ru_utime - children_before.ru_utime) + (
                     children_after.ru_stime - children_before.ru_stime
                 )
                 results[name][stage] = (wall, own + worker_cpu)
-                print(f"  {name:<8} {stage:<9} {wall:7.1f} s wall  {own + worker_cpu:7.1f} s CPU", flush=True)
+                print(
+                    f"  {name:<8} {stage:<9} {wall:7.1f} s wall  {own + worker_cpu:7.1f} s CPU  "
+                    f"driver peak {peak / 2**20:6.0f} MB",
+                    flush=True,
+                )
         finally:
             for p in reversed(cluster):
                 p.terminate()
@@ -193,6 +225,8 @@ def main() -> None:
             cwd=ROOT, capture_output=True, text=True,
         ).stdout.strip().splitlines()[-1]  # fmt: skip
         print(f"  {name:<8} docs, dups, contaminated: {counts}")
+        if name == "threads":
+            print_sizes(data_root)
 
     print()
     print(f"{'stage':<10}" + "".join(f"{n:>22}" for n in results) + "   (wall s / CPU s; ratio = wall / threads)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from warehouse.errors import CurateError, WarehouseLocked
 
-__all__ = ["ConfigError", "CurateError", "NotEnoughLabels", "SourceError", "WarehouseLocked"]
+__all__ = ["ConfigError", "CurateError", "NotEnoughLabels", "NothingToDo", "SourceError", "WarehouseLocked"]
 
 
 class ConfigError(CurateError):
@@ -17,3 +17,8 @@ class SourceError(CurateError):
 
 class NotEnoughLabels(CurateError):
     """The labels cannot train or evaluate a filter yet (too few, or all on one side)."""
+
+
+class NothingToDo(CurateError):
+    """A step has no input yet (no textbook to write exercises from, no instruction to answer...): the step
+    before it has not run. A scheduled job reports it and goes on; a command says what to run first."""

@@ -19,7 +19,7 @@ from pydantic import BaseModel, SecretStr
 
 from curators.decontam.config import DecontamConfig
 from curators.dedup.config import DedupConfig
-from curators.errors import ConfigError, CurateError
+from curators.errors import ConfigError, CurateError, NothingToDo
 from curators.instruct import store
 from curators.instruct.config import InstructConfig, MagpieConfig, ResponseModel
 from curators.instruct.instructions import STAGES as INSTRUCTION_STAGES
@@ -159,7 +159,7 @@ def responses_flow(
     root = Path(data_root).resolve()
     usable = store.usable_instructions(root, limit=config.responses.max_instructions)
     if not usable:
-        raise CurateError("no usable instruction to answer", hint="run `curate synth instructions` first")
+        raise NothingToDo("no usable instruction to answer", hint="run `curate synth instructions` first")
     digest = store.digest([i["id"] for i in usable])
     models = config.responses.answering_models()
     summaries = []
@@ -189,7 +189,7 @@ def judge_flow(
     settings = _settings(data_root, settings)
     responses = store.responses_to_rate(Path(data_root).resolve())
     if not responses:
-        raise CurateError("no response to rate", hint="run `curate synth responses` first")
+        raise NothingToDo("no response to rate", hint="run `curate synth responses` first")
     run = JudgeRun(
         judge=config.judge,
         model=expected_model(settings, llm),
@@ -212,7 +212,7 @@ def preferences_flow(
     judge = expected_model(settings, llm)
     ratings = store.ratings_to_pair(Path(data_root).resolve(), judge)
     if not ratings:
-        raise CurateError(f"no ratings by {judge} to pair", hint="run `curate synth judge` first (with this model)")
+        raise NothingToDo(f"no ratings by {judge} to pair", hint="run `curate synth judge` first (with this model)")
     run = PreferenceRun(
         preferences=config.preferences,
         model=judge,
@@ -230,7 +230,7 @@ def instruct_gates_flow(
     started = time.monotonic()
     with writer_lock(root, wait=wait, command="curate synth gates"):
         if not table_shards(root, "instructions"):
-            raise CurateError("no instructions yet", hint="run `curate synth instructions` first")
+            raise NothingToDo("no instructions yet", hint="run `curate synth instructions` first")
         found = dedup_flow(str(root), dedup, target="instructions", wait=wait)
         checked = [decontam_flow(str(root), decontam, target="instructions", wait=wait)]
         if table_shards(root, "responses"):

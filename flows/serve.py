@@ -36,7 +36,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Cancelled, Failed
 
 from curators.config import CurateConfig, load_config
-from curators.errors import ConfigError, CurateError
+from curators.errors import ConfigError, CurateError, NothingToDo
 from curators.serve.config import SYNTH_STEPS, DeploymentConfig, ServeConfig
 from curators.serve.schedules import late_runs_to_drop
 from flows.env import flow_settings
@@ -94,8 +94,8 @@ def synth_job(root: Path, config: CurateConfig, steps: list[str] | None) -> dict
                     settings=config.settings,
                 )  # fmt: skip
             done[step] = summary.model_dump(mode="json")
-        except CurateError as exc:
-            done[step] = {"skipped": str(exc)}
+        except NothingToDo as exc:
+            done[step] = {"skipped": exc.message}
     return done
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from curators.decontam.config import DecontamConfig
 from curators.dedup.config import DedupConfig
-from curators.errors import CurateError
+from curators.errors import NothingToDo
 from curators.filter.config import EmbedConfig
 from curators.llm.config import LLMConfig
 from curators.llm.endpoint import expected_model
@@ -63,7 +63,7 @@ def textbooks_flow(
 def latest_textbook_run(root: Path) -> str:
     run = latest_run(root, TextbookStage.name)
     if run is None:
-        raise CurateError("no finished textbook run to write exercises from", hint="run `curate synth textbooks` first")
+        raise NothingToDo("no finished textbook run to write exercises from", hint="run `curate synth textbooks` first")
     return run.run_id
 
 
@@ -102,7 +102,7 @@ def gates_flow(
     with writer_lock(root, wait=wait, command="curate synth gates"):
         shards = table_shards(root, "generations")
         if not shards:
-            raise CurateError("no generations yet", hint="run `curate synth textbooks` first")
+            raise NothingToDo("no generations yet", hint="run `curate synth textbooks` first")
         skipped: list[str] = []
         _, docs = query(root, "SELECT count(*) FROM docs")
         against = ["docs"] if config.dedup_against_docs and docs[0][0] else []

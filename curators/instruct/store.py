@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from curators.errors import CurateError
+from curators.errors import NothingToDo
 from warehouse.catalog import query
 from warehouse.listings import table_shards
 from warehouse.shards import read_run_rows, write_run_rows
@@ -57,7 +57,7 @@ def passages(root: Path, source: str, n: int, min_score: float | None) -> list[d
     found = [{"id": r[0], "text": r[1]} for r in rows if r[1] and r[1].strip()]
     if not found:
         hint = "run `curate synth textbooks`" if source == "textbooks" else "run `curate ingest` (and the filter)"
-        raise CurateError(f"no {source} passages to ground instructions in", hint=hint)
+        raise NothingToDo(f"no {source} passages to ground instructions in", hint=hint)
     return found
 
 

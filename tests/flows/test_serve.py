@@ -206,3 +206,42 @@ def check_serve(start, completed, groups, tmp_path, root, db) -> None:  # noqa: 
     os.killpg(server["pid"], signal.SIGTERM)
     wait_for(lambda: not group_alive(server["pid"]), 30, "the server to stop")
     assert time.time() - crashed_at < 300
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_synth_job_runs_its_steps_in_order_and_reports_a_step_with_nothing_to_do(
+    data_root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from flows.serve import scheduled_job
+    from tests.fake_llm import FakeLLM
+    from tests.flows.test_instruct_flow import scripted
+
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(json.dumps({"id": "q1", "text": "an item no instruction here holds " * 4}) + "\n")
+    config = tmp_path / "curate.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "instruct": {
+                    "instructions": {"n": 8, "self_instruct": {"per_request": 4, "rounds": 1}},
+                    "responses": {"per_instruction": 2},
+                },
+                "decontam": {"benchmarks": [], "extra_jsonl": [str(bench)]},
+            }
+        )
+    )
+    with FakeLLM(answer=scripted) as fake:
+        monkeypatch.setenv("CURATE_LLM_BASE_URL", fake.base_url)
+        monkeypatch.setenv("CURATE_LLM_MODEL", "fake-model")
+        done = scheduled_job(
+            job="synth",
+            config_path=str(config),
+            data_root=str(data_root),
+            stages=["exercises", "instructions", "responses"],
+        )
+    assert list(done) == ["exercises", "instructions", "responses"]  # in the job's order
+    assert "no finished textbook run" in done["exercises"]["skipped"]  # nothing to write from: said, not fatal
+    _, (usable,) = query(data_root, "SELECT count(*) FROM instruction_pool WHERE usable")
+    assert usable[0] >= 4 and done["instructions"]["gates"] is not None  # the gates ran after the step
+    _, (answered,) = query(data_root, "SELECT count(*) FROM responses WHERE status = 'ok'")
+    assert answered[0] == 2 * usable[0]  # every usable instruction, twice
