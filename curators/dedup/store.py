@@ -183,7 +183,7 @@ def _semantic(con: duckdb.DuckDBPyConnection, root: Path, config: DedupConfig) -
     files = [p for p, _ in done_shards(root, "embeddings")]
     if not files:
         raise CurateError("semantic dedup needs embeddings", hint="run `curate score` first (it embeds the corpus)")
-    result = con.sql(
+    result = con.execute(
         f"""
         SELECT e.id, e.vector FROM read_parquet({sql_list(files)}) e SEMI JOIN sig USING (id)
         QUALIFY row_number() OVER (PARTITION BY e.id ORDER BY e.run_id DESC) = 1
@@ -191,7 +191,7 @@ def _semantic(con: duckdb.DuckDBPyConnection, root: Path, config: DedupConfig) -
         """
     )
     # DuckDB 2 names it to_arrow_table; 1.x fetch_arrow_table.
-    table = result.to_arrow_table() if hasattr(result, "to_arrow_table") else result.arrow()
+    table = result.to_arrow_table() if hasattr(result, "to_arrow_table") else result.fetch_arrow_table()
     n = table.num_rows
     if n < 2:
         return []
