@@ -35,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 
 from curators.dedup.config import DedupConfig
+from curators.dedup.lsh import band_pairs_sql
 from curators.dedup.minhash import estimated_jaccard, jaccard, shingle_set
 
 
@@ -123,31 +124,6 @@ def exact_pairs(con: duckdb.DuckDBPyConnection, sig: str) -> list[Pair]:
         """
     ).fetchall()
     return [Pair(rep, i, "exact", 1.0, True) for i, rep in rows if i != rep]
-
-
-def band_pairs_sql(reps: str, first_band: int, last_band: int, max_bucket: int) -> str:
-    """SQL of the candidate pairs (a, b: `reps` idx, a < b, distinct) of documents that share a key in one of
-    the bands `first_band`..`last_band` (1-based, inclusive). Each band is grouped on its own, so a range of
-    bands is a unit of work of its own (a task on a cluster) and the union over ranges is the whole set."""
-    return f"""
-        WITH keys AS (
-            SELECT idx, unnest(bands[{first_band}:{last_band}]) AS key,
-                   generate_subscripts(bands[{first_band}:{last_band}], 1) AS band
-            FROM {reps}
-        ), buckets AS (
-            SELECT row_number() OVER () AS bucket, members, len(members) AS size FROM (
-                SELECT list(idx ORDER BY idx) AS members FROM keys GROUP BY band, key HAVING count(*) > 1)
-        ), small AS (
-            SELECT bucket, unnest(members) AS m FROM buckets WHERE size <= {max_bucket}
-        ), big AS (
-            SELECT members[1] AS first, unnest(members[2:size]) AS m,
-                   unnest(members[1:size - 1]) AS prev FROM buckets WHERE size > {max_bucket}
-        )
-        SELECT DISTINCT a, b FROM (
-            SELECT x.m AS a, y.m AS b FROM small x JOIN small y ON x.bucket = y.bucket AND x.m < y.m
-            UNION ALL SELECT first AS a, m AS b FROM big
-            UNION ALL SELECT prev AS a, m AS b FROM big WHERE prev <> first)
-    """
 
 
 # Groups the band keys of the `reps` table (idx, id, bands, protected) and returns SQL of the (a, b) idx

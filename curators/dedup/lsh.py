@@ -1,4 +1,5 @@
-"""LSH arithmetic: the probability that two documents become candidates, and bands x rows for a threshold."""
+"""LSH arithmetic (the probability that two documents become candidates, bands x rows for a threshold) and the
+SQL that groups band keys into candidate pairs."""
 
 from __future__ import annotations
 
@@ -43,3 +44,28 @@ def s_curve(bands: int, rows: int, points: tuple[float, ...] = (0.5, 0.6, 0.7, 0
         "midpoint": round((1.0 / bands) ** (1.0 / rows), 3),
         "p_candidate": {f"{j:.2f}": round(float(p_candidate(j, bands, rows)), 4) for j in points},
     }
+
+
+def band_pairs_sql(reps: str, first_band: int, last_band: int, max_bucket: int) -> str:
+    """SQL of the candidate pairs (a, b: `reps` idx, a < b, distinct) of documents that share a key in one of
+    the bands `first_band`..`last_band` (1-based, inclusive). Each band is grouped on its own, so a range of
+    bands is a unit of work of its own (a task on a cluster) and the union over ranges is the whole set."""
+    return f"""
+        WITH keys AS (
+            SELECT idx, unnest(bands[{first_band}:{last_band}]) AS key,
+                   generate_subscripts(bands[{first_band}:{last_band}], 1) AS band
+            FROM {reps}
+        ), buckets AS (
+            SELECT row_number() OVER () AS bucket, members, len(members) AS size FROM (
+                SELECT list(idx ORDER BY idx) AS members FROM keys GROUP BY band, key HAVING count(*) > 1)
+        ), small AS (
+            SELECT bucket, unnest(members) AS m FROM buckets WHERE size <= {max_bucket}
+        ), big AS (
+            SELECT members[1] AS first, unnest(members[2:size]) AS m,
+                   unnest(members[1:size - 1]) AS prev FROM buckets WHERE size > {max_bucket}
+        )
+        SELECT DISTINCT a, b FROM (
+            SELECT x.m AS a, y.m AS b FROM small x JOIN small y ON x.bucket = y.bucket AND x.m < y.m
+            UNION ALL SELECT first AS a, m AS b FROM big
+            UNION ALL SELECT prev AS a, m AS b FROM big WHERE prev <> first)
+    """

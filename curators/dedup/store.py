@@ -21,15 +21,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curators.dedup.clusters import (
-    DedupResult,
-    Pair,
-    band_pairs_sql,
-    deduplicate,
-    semantic_pairs,
-    verify_block,
-)
+from curators.dedup.clusters import DedupResult, Pair, deduplicate, semantic_pairs, verify_block
 from curators.dedup.config import DedupConfig, MinHashConfig
+from curators.dedup.lsh import band_pairs_sql
 from curators.dedup.minhash import MinHasher, signature_table
 from curators.errors import CurateError
 from warehouse.catalog import db_path, sql_list

@@ -159,22 +159,27 @@ def test_dedup_finds_planted_duplicates_and_reruns_are_incremental(
     assert set(first_rows) <= set(dup_rows(data_root))  # the old dups are kept as they were
 
 
-# Runs `curate dedup` in a child process that, in its second verification block (the first one verified and
-# stored), writes a marker file and waits there to be killed.
+# Runs `curate dedup` in a child process whose second verification block (and any after it) waits until the first
+# block's verified pairs are stored (the blocks are tasks: they may run side by side), then writes a marker file
+# and waits there to be killed.
 KILLED_CHILD = """
-import sys, threading
+import sys, threading, time
 from pathlib import Path
 import curators.dedup.clusters as clusters
 from flows.cli import main
+from warehouse.shards import done_shards
 
 marker = Path(sys.argv[1])
+root = Path(sys.argv[sys.argv.index("-d") + 1])
 real_verify = clusters.verify_block
 calls = []
 
 def verify_then_hold(*args, **kwargs):
     calls.append(1)
-    if len(calls) == 2:
-        marker.write_text("in the second verification block")
+    if len(calls) >= 2:  # this block and any after it hold: one block stored when the kill lands
+        while not done_shards(root, "dup_pairs"):
+            time.sleep(0.05)
+        marker.write_text("in the second verification block, the first one stored")
         threading.Event().wait()
     return real_verify(*args, **kwargs)
 
