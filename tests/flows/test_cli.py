@@ -181,6 +181,7 @@ def test_curate_run_end_to_end_on_the_python_stdlib(tmp_path: Path) -> None:
     (tmp_path / "curate.yaml").write_text(
         "llm:\n  local_model: smollm2-135m-instruct-q4_1\nrun:\n  label_n: 3\n  label_max_doc_tokens: 64\n"
         "embed:\n  max_seq_length: 64\n"
+        "export:\n  tokenizer: null\n"  # the report's funnel in tokens costs ~25 s here: tests/flows/test_report.py
     )
     env = {**os.environ, "CURATE_DATA": str(tmp_path / "data"), "CURATE_MODEL_CACHE": str(tmp_path / "models")}
     done = subprocess.run([*CURATE, "run"], capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)

@@ -174,7 +174,7 @@ def check_serve(start, completed, groups, tmp_path, root, db) -> None:  # noqa: 
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     crashed_at = time.time()
-    time.sleep(16)
+    time.sleep(8)
     late = [
         r
         for r in deployment_runs(db)
@@ -190,7 +190,7 @@ def check_serve(start, completed, groups, tmp_path, root, db) -> None:  # noqa: 
     log = (tmp_path / "serve-2.log").read_text()
     assert server["url"] in log and "started" not in log.splitlines()[0]  # the recorded server, reused
     assert "dropped" in log and "late runs" in log
-    time.sleep(12)
+    time.sleep(8)
     caught_up = [r for r in deployment_runs(db) if r[1] < restarted and r[2] is not None and r[2] >= restarted]
     assert len(caught_up) <= 1, caught_up
 
