@@ -232,8 +232,8 @@ def runner_deployments(config: CurateConfig, config_path: Path | None) -> list[A
     return made
 
 
-def drop_late_runs(client: Any, deployment_ids: list[Any]) -> int:
-    """Delete every late Scheduled run of the deployments but the newest of each: one catch-up, no burst."""
+def runs_of(client: Any, deployment_id: Any, states: list[Any], sort: Any = None, limit: int = 200) -> list[Any]:
+    """The flow runs of a deployment in one of `states` (Prefect `StateType`s)."""
     from prefect.client.schemas.filters import (
         DeploymentFilter,
         DeploymentFilterId,
@@ -241,18 +241,23 @@ def drop_late_runs(client: Any, deployment_ids: list[Any]) -> int:
         FlowRunFilterState,
         FlowRunFilterStateType,
     )
+
+    return client.read_flow_runs(
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=states))),
+        sort=sort,
+        limit=limit,
+    )
+
+
+def drop_late_runs(client: Any, deployment_ids: list[Any]) -> int:
+    """Delete every late Scheduled run of the deployments but the newest of each: one catch-up, no burst."""
     from prefect.client.schemas.objects import StateType
 
     dropped = 0
     now = datetime.now(UTC)
     for deployment_id in deployment_ids:
-        runs = client.read_flow_runs(
-            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
-            ),
-            limit=200,
-        )
+        runs = runs_of(client, deployment_id, [StateType.SCHEDULED])
         scheduled = [(r.id, r.expected_start_time) for r in runs if r.expected_start_time is not None]
         for run_id in late_runs_to_drop(scheduled, now):
             client.delete_flow_run(run_id)
@@ -275,27 +280,12 @@ def pause(client: Any, deployment_ids: list[Any]) -> list[str]:
     """Pause the deployments and clear what they left: Scheduled runs deleted (Prefect deletes them on pause,
     but not every time: seen with the SQLite database busy), runs stopped before they ended marked Cancelled.
     Returns the names that are paused now."""
-    from prefect.client.schemas.filters import (
-        DeploymentFilter,
-        DeploymentFilterId,
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
     from prefect.client.schemas.objects import StateType
 
     names = []
     for deployment_id in deployment_ids:
         client.pause_deployment(deployment_id)
-        left = client.read_flow_runs(
-            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(
-                    type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING])
-                )
-            ),
-            limit=200,
-        )
+        left = runs_of(client, deployment_id, [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING])
         for run in left:
             if run.state_type == StateType.SCHEDULED:
                 client.delete_flow_run(run.id)
@@ -418,14 +408,7 @@ def describe_schedule(schedule: Any) -> str:
 def status(config: CurateConfig, runs: int = 3) -> list[dict[str, Any]]:
     """Each deployment of this data root: paused or not, its schedule, next runs and last runs' states."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        DeploymentFilter,
-        DeploymentFilterId,
-        DeploymentFilterTags,
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
     from prefect.client.schemas.objects import StateType
     from prefect.client.schemas.sorting import FlowRunSort
 
@@ -433,27 +416,15 @@ def status(config: CurateConfig, runs: int = 3) -> list[dict[str, Any]]:
     server = find_server(root)
     if server is None:
         raise CurateError("no Prefect server is running for this data root", hint="start one with `curate serve`")
+    ended = [StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED]
     out = []
     with api_at(server.url), get_client(sync_client=True) as client:
         found = client.read_deployments(
             deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[TAG, f"data-root:{root}"]))
         )
         for d in sorted(found, key=lambda d: d.name):
-            by_id = DeploymentFilter(id=DeploymentFilterId(any_=[d.id]))
-            scheduled = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])))
-            ended = FlowRunFilter(
-                state=FlowRunFilterState(
-                    type=FlowRunFilterStateType(
-                        any_=[StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED]
-                    )
-                )
-            )
-            upcoming = client.read_flow_runs(
-                deployment_filter=by_id, flow_run_filter=scheduled, sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=runs
-            )
-            last = client.read_flow_runs(
-                deployment_filter=by_id, flow_run_filter=ended, sort=FlowRunSort.START_TIME_DESC, limit=runs
-            )
+            upcoming = runs_of(client, d.id, [StateType.SCHEDULED], FlowRunSort.EXPECTED_START_TIME_ASC, runs)
+            last = runs_of(client, d.id, ended, FlowRunSort.START_TIME_DESC, runs)
             out.append(
                 {
                     "name": d.name,

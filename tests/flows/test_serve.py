@@ -146,14 +146,14 @@ def test_curate_serve_runs_a_schedule_resumes_catches_up_once_and_stops_paused(t
 
     groups: list[int] = []  # every process group this test starts, killed at the end whatever happens
     try:
-        check_serve(start, completed, groups, tmp_path, root, db)
+        check_serve(start, completed, groups, tmp_path, root, db, env)
     finally:
         for pgid in groups:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
 
 
-def check_serve(start, completed, groups, tmp_path, root, db) -> None:  # noqa: ANN001
+def check_serve(start, completed, groups, tmp_path, root, db, env) -> None:  # noqa: ANN001
 
     # 1. `curate serve` starts a server and runs the interval deployment; two runs complete.
     first = start(tmp_path / "serve-1.log")
@@ -190,7 +190,13 @@ def check_serve(start, completed, groups, tmp_path, root, db) -> None:  # noqa: 
     log = (tmp_path / "serve-2.log").read_text()
     assert server["url"] in log and "started" not in log.splitlines()[0]  # the recorded server, reused
     assert "dropped" in log and "late runs" in log
-    time.sleep(8)
+    shown = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "-c", str(tmp_path / "curate.yaml"), "serve", "--status"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "every-5s active every 5 s" in shown.stdout and "Completed" in shown.stdout, shown.stdout
+    time.sleep(4)
     caught_up = [r for r in deployment_runs(db) if r[1] < restarted and r[2] is not None and r[2] >= restarted]
     assert len(caught_up) <= 1, caught_up
 
