@@ -20,6 +20,7 @@ from curators.decontam.config import DecontamConfig
 from curators.dedup.config import DedupConfig, KeepRule, MinHashConfig
 from curators.errors import ConfigError
 from curators.filter.config import EmbedConfig, FilterConfig, LabelConfig
+from curators.heuristics.config import QualityConfig
 from curators.ingest.config import IngestConfig, SourceFormat, SourceSpec
 from curators.instruct.config import InstructConfig
 from curators.llm.config import LLMConfig, Price
@@ -49,6 +50,7 @@ __all__ = [
     "LabelConfig",
     "MinHashConfig",
     "Price",
+    "QualityConfig",
     "RunConfig",
     "SeedConfig",
     "Settings",
@@ -68,6 +70,11 @@ DEFAULT_CONFIG_FILE = "curate.yaml"
 class RunConfig(StrictModel):
     """`curate run`, the main job: which stages run, and how big they are."""
 
+    quality: bool = Field(
+        default=True,
+        description="Check every document with the quality rules and language ID (section `quality`) before "
+        "labelling; failing ones leave `curated` with the rule as the reason.",
+    )
     label_n: int = Field(
         default=40,
         ge=0,
@@ -107,6 +114,7 @@ class CurateConfig(StrictModel):
 
     settings: Settings = Field(default_factory=Settings)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
     label: LabelConfig = Field(default_factory=LabelConfig)
     embed: EmbedConfig = Field(default_factory=EmbedConfig)

@@ -1,7 +1,8 @@
 """`curate run` as one Prefect flow: the stages as subflows, each on by config as before, and any part of
 the sequence selectable (`stages`, or `start`/`until`), so a deployment can schedule the whole job.
 
-ingest -> label (run.label_n documents) -> train (when the labels allow it; else skipped with the reason)
+ingest -> quality (the heuristic rules and language ID; `run.quality`) -> label (run.label_n documents, of those
+that pass) -> train (when the labels allow it; else skipped with the reason)
 -> score (with the filter just trained, or the newest one when train is not selected) -> dedup -> decontam
 (benchmark items in the documents; skipped with the reason when no benchmark set is installed) -> report
 (the HTML report, `<data root>/report.html`; `run.report`) -> export (`run.export_to`) -> push (`run.push_to`):
@@ -22,6 +23,7 @@ from pydantic import BaseModel, Field
 from curators.config import CurateConfig
 from curators.errors import ConfigError, NotEnoughLabels
 from curators.filter.store import check_trainable
+from curators.heuristics.config import policies_for
 from curators.llm.runner import LLMStageSummary
 from flows import progress
 from flows.decontam import DecontamSummary, decontam_flow, sets_missing
@@ -29,13 +31,14 @@ from flows.dedup import DedupSummary, dedup_flow
 from flows.ingest import IngestSummary, ingest_flow
 from flows.label import label_flow
 from flows.publish import ExportSummary, PushSummary, ReportSummary, export_flow, push_flow, report_flow
+from flows.quality import QualitySummary, quality_flow
 from flows.runners import Runner, dask_cluster, task_runner
 from flows.score import ScoreSummary, score_flow
 from flows.train import train_flow
 from warehouse.listings import newest_filter
 from warehouse.lock import writer_lock
 
-STAGES = ("ingest", "label", "train", "score", "dedup", "decontam", "report", "export", "push")
+STAGES = ("ingest", "quality", "label", "train", "score", "dedup", "decontam", "report", "export", "push")
 
 
 class PipelineSummary(BaseModel):
@@ -43,6 +46,7 @@ class PipelineSummary(BaseModel):
 
     stages: list[str]
     ingest: IngestSummary | None = None
+    quality: QualitySummary | None = None
     label: LLMStageSummary | None = None
     train: dict[str, Any] | None = None
     score: ScoreSummary | None = None
@@ -104,6 +108,12 @@ def pipeline_flow(
             if done.ingest.units_failed:
                 done.failed = f"{len(done.ingest.units_failed)} of {done.ingest.units} ingest units failed"
                 return done
+        if "quality" in selected:
+            if config.run.quality:
+                policies = policies_for(config.ingest)
+                ran("quality", mapped(quality_flow)(str(root), config.quality, policies, wait=wait))
+            else:
+                skip("quality", "run.quality is off")
         if "label" in selected:
             if config.run.label_n:
                 label = config.label.model_copy(

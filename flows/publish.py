@@ -8,6 +8,7 @@ import functools
 import os
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from curators.publish.card import card_body, card_data, render_card
 from curators.publish.config import ExportConfig
 from curators.publish.export import ConfigFiles, partial_folder, swap_in, write_config
 from curators.publish.hub import push_export
+from curators.publish.redact import redact_batch, redacted_schema
 from curators.publish.report import write_report
 from curators.publish.store import card_facts, product_reader, product_rows
 from curators.publish.tokens import count_document_tokens, count_tokens, load_tokenizer, texts_of
@@ -52,10 +54,12 @@ def export_config_task(data_root: str, name: str, folder: str, config: ExportCon
     tokenizer = _tokenizer(config.tokenizer) if config.tokenizer else None
     tokens = 0
     sample: dict[str, Any] | None = None
+    redacted: Counter = Counter()
 
     def counted(reader: Any) -> Any:
         nonlocal tokens, sample
         for batch in reader:
+            batch = redact_batch(batch, config.pii, redacted)
             if sample is None and batch.num_rows:
                 sample = batch.slice(0, 1).to_pylist()[0]
             texts = texts_of(batch.to_pylist()) if tokenizer is not None else None
@@ -64,13 +68,15 @@ def export_config_task(data_root: str, name: str, folder: str, config: ExportCon
             yield batch
 
     with product_reader(Path(data_root), name, sft_synthetic=config.sft_synthetic) as reader:
-        files = write_config(Path(folder), name, reader.schema, counted(reader), config.shard_bytes)
+        schema = redacted_schema(reader.schema, config.pii)
+        files = write_config(Path(folder), name, schema, counted(reader), config.shard_bytes)
     return {
         "files": files,
         "tokens": tokens
         if tokenizer is not None and texts_of([dict.fromkeys(files.schema.names)]) is not None
         else None,
         "sample": sample,
+        "pii": dict(redacted) if config.pii.enabled else None,
     }
 
 
@@ -109,6 +115,8 @@ def export_flow(
             files: list[ConfigFiles] = [w["files"] for w in written.values()]
             title = config.pretty_name or out_path.name
             facts = card_facts(root, config.tokenizer)
+            facts["pii"] = {name: w["pii"] for name, w in written.items() if w["pii"] is not None}
+            facts["pii_config"] = config.pii.model_dump() if config.pii.enabled else None
             body = card_body(
                 title,
                 files,

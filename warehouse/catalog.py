@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from warehouse.errors import CurateError
-from warehouse.schemas import TABLES
+from warehouse.schemas import QUALITY_RULES, TABLES
 from warehouse.shards import done_shards, write_parquet_atomic
 
 DB_FILE = "warehouse.duckdb"
@@ -78,12 +78,19 @@ DERIVED_VIEWS: dict[str, str] = {
             GROUP BY coalesce(json_extract_string(config, '$.target'), 'generations')) latest
         USING (run_id)
     """,
+    # The rules' verdicts and the language of each document, from the latest finished quality run.
+    "quality": """
+        SELECT q.* FROM quality_all q SEMI JOIN (
+            SELECT arg_max(run_id, coalesce(finished, started)) AS run_id
+            FROM runs_all WHERE flow = 'quality' AND status = 'finished') latest USING (run_id)
+    """,
     # Current documents that passed every stage that ran; a stage that never ran drops nothing. Once a filter
     # scored anything, a document needs a score that keeps it (`dropped` names the unscored). Less the
     # duplicates (each in `dups`) and the documents holding a benchmark item (each in `contamination`).
     "curated": """
-        SELECT d.*, s.score, s.proba FROM docs d LEFT JOIN scores s USING (id)
+        SELECT d.*, s.score, s.proba FROM docs d LEFT JOIN scores s USING (id) LEFT JOIN quality q USING (id)
         WHERE (s.keep OR (s.id IS NULL AND NOT EXISTS (SELECT 1 FROM scores)))
+          AND ((q.passed AND q.lang_ok) OR (q.id IS NULL AND NOT EXISTS (SELECT 1 FROM quality)))
           AND d.id NOT IN (SELECT id FROM dups WHERE target = 'docs')
           AND d.id NOT IN (SELECT id FROM contamination WHERE target = 'docs')
     """,
@@ -104,7 +111,24 @@ DERIVED_VIEWS: dict[str, str] = {
         UNION ALL
         SELECT d.id, d.source, d.locator, 'not_scored', 'a filter exists but has not scored it: run `curate score`'
         FROM docs d WHERE EXISTS (SELECT 1 FROM scores) AND d.id NOT IN (SELECT id FROM scores)
-    """,
+        UNION ALL
+        SELECT d.id, d.source, d.locator, 'heuristics', {rule_reasons}
+        FROM docs d JOIN quality q USING (id) WHERE NOT q.passed
+        UNION ALL
+        SELECT d.id, d.source, d.locator, 'language',
+               'language ' || q.lang || ' (' || round(q.lang_score, 2) || ') is not kept for ' || d.source
+                   || ' (its languages, at quality.min_lang_score)'
+        FROM docs d JOIN quality q USING (id) WHERE NOT q.lang_ok
+        UNION ALL
+        SELECT d.id, d.source, d.locator, 'not_checked', 'the quality rules have not checked it: run `curate quality`'
+        FROM docs d WHERE EXISTS (SELECT 1 FROM quality) AND d.id NOT IN (SELECT id FROM quality)
+    """.replace(
+        "{rule_reasons}",
+        # each failed rule with its reason: "c4_lorem_ipsum: ...; gopher_words: ..."
+        "concat_ws('; ', "
+        + ", ".join(f"CASE WHEN NOT q.{r}.passed THEN '{r}: ' || q.{r}.reason END" for r in QUALITY_RULES)
+        + ")",
+    ),
     "seeds": "SELECT * FROM seeds_all QUALIFY row_number() OVER (PARTITION BY seed_id ORDER BY run_id DESC) = 1",
     "generations": """
         SELECT * FROM generations_all QUALIFY row_number() OVER (PARTITION BY id ORDER BY run_id DESC) = 1

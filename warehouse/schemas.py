@@ -332,6 +332,72 @@ DOC_TOKENS = pa.schema(
     ]
 )
 
+# The quality stage's rules, one column each (curators/heuristics/prose.py and code.py define them; a test keeps
+# the two lists equal): the measured value, the verdict, and why it failed. Null: not applied (another profile).
+QUALITY_RULES: tuple[str, ...] = (
+    "gopher_words",
+    "gopher_mean_word_length",
+    "gopher_hash_ratio",
+    "gopher_ellipsis_ratio",
+    "gopher_bullet_lines",
+    "gopher_ellipsis_lines",
+    "gopher_alpha_words",
+    "gopher_stop_words",
+    "gopher_rep_dup_para_frac",
+    "gopher_rep_dup_para_char_frac",
+    "gopher_rep_dup_line_frac",
+    "gopher_rep_dup_line_char_frac",
+    "gopher_rep_top_2gram",
+    "gopher_rep_top_3gram",
+    "gopher_rep_top_4gram",
+    "gopher_rep_dup_5gram",
+    "gopher_rep_dup_6gram",
+    "gopher_rep_dup_7gram",
+    "gopher_rep_dup_8gram",
+    "gopher_rep_dup_9gram",
+    "gopher_rep_dup_10gram",
+    "c4_lorem_ipsum",
+    "c4_curly_bracket",
+    "c4_sentences",
+    "c4_no_terminal_punct_lines",
+    "c4_javascript_lines",
+    "c4_policy_lines",
+    "fineweb_line_punct_ratio",
+    "fineweb_short_line_ratio",
+    "fineweb_dup_line_chars",
+    "fineweb_list_ratio",
+    "code_max_line_length",
+    "code_mean_line_length",
+    "code_alnum_fraction",
+    "code_auto_generated",
+    "code_numeric_lines",
+    "code_base64_chars",
+    "code_comment_lines",
+)
+RULE_VERDICT = pa.struct(
+    [
+        pa.field("value", pa.float64()),
+        pa.field("passed", pa.bool_()),
+        pa.field("reason", pa.string()),
+    ]
+)
+QUALITY = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),  # the document
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("profile", pa.string(), nullable=False),  # prose | code | none
+        pa.field("code_language", pa.string()),  # of a code file, as ingest recorded it
+        pa.field("lang", pa.string(), nullable=False),  # ISO 639-1 of the text ("und": none found)
+        pa.field("lang_score", pa.float32(), nullable=False),
+        pa.field("lang_ok", pa.bool_(), nullable=False),  # in a kept language (always true for code)
+        pa.field("langid_model", pa.string(), nullable=False),
+        *[pa.field(rule, RULE_VERDICT) for rule in QUALITY_RULES],
+        pa.field("passed", pa.bool_(), nullable=False),  # every applied rule passed
+        pa.field("failed", pa.list_(pa.string()), nullable=False),  # the rules it failed
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "docs": DOCS,
     "rejects": REJECTS,
@@ -353,6 +419,7 @@ TABLES: dict[str, pa.Schema] = {
     "preference_pairs": PREFERENCE_PAIRS,
     "pair_votes": PAIR_VOTES,
     "doc_tokens": DOC_TOKENS,
+    "quality": QUALITY,
 }
 
 

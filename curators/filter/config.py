@@ -26,6 +26,11 @@ class LabelConfig(StrictModel):
     prompt: str | None = Field(default=None, description="task[@version]; default: edu-code for code, edu for prose.")
     max_doc_tokens: int = Field(default=1024, gt=0, description="Documents are cut to this many tokens (~4 chars).")
     batch: int = Field(default=16, gt=0, description="Documents per labels shard.")
+    quality_gate: bool = Field(
+        default=True,
+        description="Sample only documents that pass the quality rules and the language check (once `curate "
+        "quality` ran): no labelling budget spent on boilerplate or the wrong language.",
+    )
 
 
 class EmbedConfig(StrictModel):

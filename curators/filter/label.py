@@ -94,7 +94,7 @@ def label_row(result: LLMResult, truncated: bool, chars_sent: int, run_id: str) 
 
 def _draw_sample(root: Path, config: LabelConfig, embed: EmbedConfig) -> list[Choice]:
     if not config.more:
-        return choose(root, config.n, config.strategy, config.seed, embed)
+        return choose(root, config.n, config.strategy, config.seed, embed, config.quality_gate)
     from curators.filter.embed import get_embedder
     from curators.filter.forest import load_filter
 
@@ -108,7 +108,7 @@ def _draw_sample(root: Path, config: LabelConfig, embed: EmbedConfig) -> list[Ch
             f"the newest filter was trained on {flt.card['embedder']} embeddings, not {model_id}",
             hint="set `embed:` in curate.yaml as it was for training",
         )
-    return choose_uncertain(root, config.more, config.seed, flt.predict, embed)
+    return choose_uncertain(root, config.more, config.seed, flt.predict, embed, config.quality_gate)
 
 
 def sample_for_run(root: Path, run_id: str, config: LabelConfig, embed: EmbedConfig | None) -> list[LabelItem]:

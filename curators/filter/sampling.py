@@ -84,11 +84,19 @@ def _spread(ids: list[str], vectors: np.ndarray, quota: int, seed: int) -> list[
     return chosen
 
 
-def choose(root: Path, n: int, strategy: str, seed: int, embed: EmbedConfig | None = None) -> list[Choice]:
-    """The initial sample: `n` documents chosen by `strategy` (diverse | random)."""
-    rows = candidates(root, seed, exclude_labelled=False, limit=max(EMBED_POOL_PER_LABEL * n, EMBED_POOL_MIN))
+def choose(
+    root: Path, n: int, strategy: str, seed: int, embed: EmbedConfig | None = None, passing_only: bool = True
+) -> list[Choice]:
+    """The initial sample: `n` documents chosen by `strategy` (diverse | random); `passing_only`: of those that
+    pass the quality rules and the language check (once they ran)."""
+    limit = max(EMBED_POOL_PER_LABEL * n, EMBED_POOL_MIN)
+    rows = candidates(root, seed, exclude_labelled=False, limit=limit, passing_only=passing_only)
     if not rows:
-        raise CurateError("no documents to label", hint="ingest a corpus first: `curate ingest PATH` or `curate run`")
+        raise CurateError(
+            "no documents to label" + (" that pass the quality rules" if passing_only else ""),
+            hint="ingest a corpus first: `curate ingest PATH` or `curate run`"
+            + ("; or see `curate quality` (label.quality_gate: false samples every document)" if passing_only else ""),
+        )
     if strategy == "random":
         return [Choice(i, s, "random") for i, s, _ in rows[:n]]
     by_source: dict[str, list[tuple[str, str]]] = {}
@@ -108,9 +116,12 @@ def choose(root: Path, n: int, strategy: str, seed: int, embed: EmbedConfig | No
     return chosen
 
 
-def choose_uncertain(root: Path, n: int, seed: int, predict: Callable, embed: EmbedConfig) -> list[Choice]:
+def choose_uncertain(
+    root: Path, n: int, seed: int, predict: Callable, embed: EmbedConfig, passing_only: bool = True
+) -> list[Choice]:
     """`n` unlabelled documents whose P(educational) is closest to 0.5 under `predict` (the filter)."""
-    pool = candidates(root, seed, exclude_labelled=True, limit=max(EMBED_POOL_PER_LABEL * n, EMBED_POOL_MIN))
+    limit = max(EMBED_POOL_PER_LABEL * n, EMBED_POOL_MIN)
+    pool = candidates(root, seed, exclude_labelled=True, limit=limit, passing_only=passing_only)
     if not pool:
         raise CurateError("every document is labelled already")
     ids = [r[0] for r in pool]

@@ -27,14 +27,18 @@ from warehouse.shards import read_run_rows, write_run_rows
 # --- Label candidates and embeddings ---------------------------------------------------------------
 
 
-def candidates(root: Path, seed: int, exclude_labelled: bool, limit: int) -> list[tuple[str, str, str]]:
-    """(id, source, text) of distinct-text documents: a seeded random pool of at most `limit`."""
+def candidates(
+    root: Path, seed: int, exclude_labelled: bool, limit: int, passing_only: bool = True
+) -> list[tuple[str, str, str]]:
+    """(id, source, text) of distinct-text documents: a seeded random pool of at most `limit`. `passing_only`:
+    none that the quality stage found failing a rule or in a language not kept."""
     labelled = "AND id NOT IN (SELECT id FROM labels)" if exclude_labelled else ""
+    passing = "AND id NOT IN (SELECT id FROM quality WHERE NOT (passed AND lang_ok))" if passing_only else ""
     _, rows = query(
         root,
         f"""
         SELECT id, source, text FROM docs
-        WHERE true {labelled}
+        WHERE true {labelled} {passing}
         QUALIFY row_number() OVER (PARTITION BY text_hash ORDER BY id) = 1
         ORDER BY sha256(id || ?::VARCHAR) LIMIT ?""",
         [str(seed), limit],

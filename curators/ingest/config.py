@@ -9,6 +9,7 @@ from pydantic import Field
 
 from curators.settings import StrictModel
 
+QualityProfile = Literal["auto", "prose", "code", "none"]
 SourceFormat = Literal["auto", "jsonl", "parquet", "csv", "text", "code", "hf", "python-stdlib"]
 
 
@@ -29,6 +30,16 @@ class SourceSpec(StrictModel):
         default=None, description="File extensions read from a folder (text/code formats)."
     )
     encoding: str = Field(default="utf-8", description="Encoding of text files; invalid bytes are rejected.")
+    profile: QualityProfile = Field(
+        default="auto",
+        description="Quality rules for its documents (`curate quality`): prose (Gopher, C4, FineWeb), code (line "
+        "lengths, alphanumeric share, generated and data files), none, or auto (code for code files, else prose).",
+    )
+    languages: list[str] | None = Field(
+        default=None,
+        description="Languages kept from this source (ISO 639-1, e.g. [en]); default: ingest.languages. "
+        "Prose only: code is not language-checked.",
+    )
 
     @property
     def source_name(self) -> str:
@@ -45,3 +56,8 @@ class IngestConfig(StrictModel):
         default=1024 * 1024, gt=0, description="Documents larger than this (UTF-8 bytes) are rejected."
     )
     files_per_unit: int = Field(default=400, gt=0, description="Files of a folder source handled by one task.")
+    languages: list[str] | None = Field(
+        default=None,
+        description="Languages kept in `curated` (ISO 639-1, e.g. [en]; identified by `curate quality`); "
+        "default: every language. A source's own `languages` wins.",
+    )

@@ -21,7 +21,6 @@ from pydantic import BaseModel
 
 from curators.errors import SourceError
 from curators.ingest.config import IngestConfig, SourceSpec
-from warehouse.ids import stable_hash
 
 BUILTIN_STDLIB = "python-stdlib"
 
@@ -97,7 +96,11 @@ class InputUnit(BaseModel):
 
     def fingerprint(self) -> str:
         """Changes when any of the unit's files or its reading options change."""
-        digest = hashlib.sha256(f"{self.format}\x00{stable_hash(self.spec)}\x00{self.notes}".encode())
+        # What the quality stage does with the documents (profile, languages) is not how they are read: left out,
+        # so the hash is the one of a spec without those fields (warehouses ingested before them resume).
+        spec = self.spec.model_dump(mode="json", exclude={"profile", "languages"})
+        reading = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+        digest = hashlib.sha256(f"{self.format}\x00{reading}\x00{self.notes}".encode())
         for path in self.paths:
             if self.notes:  # a not_read unit: its files are never opened, what they hold does not matter
                 digest.update(os.fsencode(path) + b"\n")

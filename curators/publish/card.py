@@ -147,6 +147,21 @@ def card_body(
             ),
             "",
         ]
+    if facts.get("quality_rules"):
+        out += [
+            "## Quality rules",
+            "",
+            "Cheap rules before any model saw a document (Gopher quality and repetition, C4 and FineWeb for prose, "
+            "with datatrove's default thresholds; line length, alphanumeric share, generated and data files for "
+            "code). A document failing any rule of its profile is dropped; each rule on the current documents:",
+            "",
+            _table(
+                ["rule", "applied to", "failed", "pass rate"],
+                [[r["rule"], r["applied"], r["failed"], f"{r['pass_rate']:.1%}"] for r in facts["quality_rules"]],
+            ),
+            "",
+        ]
+    out += _pii_section(facts.get("pii_config"), facts.get("pii") or {})
     out += [
         "## Pipeline as run",
         "",
@@ -282,12 +297,42 @@ def card_body(
     return "\n".join(out)
 
 
+def _pii_section(config: dict[str, Any] | None, redacted: dict[str, dict[str, int]]) -> list[str]:
+    """What personal information was redacted from the exported text (the warehouse keeps the originals)."""
+    if config is None:
+        return ["## Personal information", "", "PII redaction was off for this export (`export.pii.enabled`).", ""]
+    kinds = [
+        k
+        for k, on in (
+            ("e-mail addresses", "emails"),
+            ("IP addresses", "ip_addresses"),
+            ("phone numbers", "phone_numbers"),
+        )
+        if config.get(on)
+    ]
+    rows = [
+        [name, c.get("emails", 0), c.get("ip_addresses", 0), c.get("phone_numbers", 0)] for name, c in redacted.items()
+    ]
+    return [
+        "## Personal information",
+        "",
+        f"Redacted in the exported text: {', '.join(kinds) or 'nothing'} (as datatrove's PIIFormatter does; each "
+        "row with a `text` column counts its redactions in `pii_*` columns). Replacements per config:",
+        "",
+        _table(["config", "e-mail addresses", "IP addresses", "phone numbers"], rows),
+        "",
+    ]
+
+
 def _funnel_table(funnel: dict[str, Any], tokens: dict[str, int | None] | None, tokenizer: str | None) -> str:
     """The funnel's steps in documents, and in tokens of `tokenizer` where they were counted."""
     steps = [
         ("seen (ingested + rejected)", funnel["seen"], None),
         ("rejected at ingest", funnel["rejected_at_ingest"], None),
         ("documents", funnel["documents"], "documents"),
+        ("failed a quality rule (heuristics)", funnel["heuristics"], "heuristics"),
+        ("not in a kept language", funnel["language"], "language"),
+        ("not checked (the rules ran)", funnel["not_checked"], "not_checked"),
         ("below the filter's threshold", funnel["below_threshold"], "below_threshold"),
         ("not scored (a filter exists)", funnel["not_scored"], "not_scored"),
         ("duplicates", funnel["duplicates"], "duplicates"),

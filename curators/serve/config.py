@@ -48,7 +48,7 @@ def _default_deployments() -> dict[str, DeploymentConfig]:
     return {
         "curate-nightly": DeploymentConfig(
             job="curate",
-            stages=["ingest", "label", "train", "score", "dedup", "decontam", "report"],
+            stages=["ingest", "quality", "label", "train", "score", "dedup", "decontam", "report"],
             cron="0 2 * * *",
             description="Ingest new data of the configured sources, filter, deduplicate, decontaminate, report.",
         ),

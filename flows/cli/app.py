@@ -6,10 +6,24 @@ from pathlib import Path
 
 import typer
 
-from flows.cli import decontam, dedup, filter, ingest, llm, pipeline, prompts, publish, serve, synth, warehouse
+from flows.cli import (
+    decontam,
+    dedup,
+    filter,
+    ingest,
+    llm,
+    pipeline,
+    prompts,
+    publish,
+    quality,
+    serve,
+    synth,
+    warehouse,
+)
 from flows.cli.options import Context
 
-HELP = """Curate training data for small language models: ingest corpora, label a sample with an LLM,
+HELP = """Curate training data for small language models: ingest corpora, check them with cheap quality rules
+and language ID, label a sample with an LLM,
 train an educational-value filter, score, deduplicate, decontaminate, generate synthetic data,
 and get it out: a `datasets`-loadable export with its card, a push to the Hub, an HTML report.
 
@@ -46,7 +60,7 @@ def _main(
 
 
 # Top-level commands, in the order `--help` lists them, then the command groups.
-for module in (pipeline, ingest, filter, dedup, decontam, publish, serve, warehouse):
+for module in (pipeline, ingest, quality, filter, dedup, decontam, publish, serve, warehouse):
     app.registered_commands.extend(module.commands.registered_commands)
 app.add_typer(warehouse.config_app, name="config")
 app.add_typer(synth.app, name="synth")

@@ -53,6 +53,7 @@ class Semantic(StrEnum):
 
 class Stage(StrEnum):
     ingest = "ingest"
+    quality = "quality"
     label = "label"
     train = "train"
     score = "score"

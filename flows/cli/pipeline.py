@@ -34,11 +34,12 @@ def run(
     wait: Wait = None,
 ) -> None:
     """Run the main job on the configured sources (default: the built-in `python-stdlib` corpus):
-    ingest, label a small diverse sample with the LLM (run.label_n documents; the embedded endpoint
+    ingest, check every document with the quality rules and language ID (section `quality`), label a small
+    diverse sample of those that pass with the LLM (run.label_n documents; the embedded endpoint
     unless one is configured), train the filter when the labels allow it, score every document,
     deduplicate (exact + MinHash near-duplicates; `curated` leaves them out), find benchmark items in the
     documents (`curated` leaves those out too), and print the status summary. Rerunning resumes and skips
-    finished work, and ends with the HTML report (`curate report`). Stages: ingest, label, train, score, dedup,
+    finished work, and ends with the HTML report (`curate report`). Stages: ingest, quality, label, train, score, dedup,
     decontam, report, export and push (the last two when `run.export_to` / `run.push_to` are set)."""
     from curators.ingest.plan import plan_units
     from flows.cli.ingest import raise_if_units_failed
@@ -79,12 +80,14 @@ def print_stage(stage: str, summary: Any, skipped: str | None) -> None:
     from flows.cli.dedup import print_dedup_summary
     from flows.cli.filter import print_filter_card, print_label_summary, print_score_summary
     from flows.cli.ingest import print_ingest_summary
+    from flows.cli.quality import print_quality_summary
 
     if skipped is not None:
         err.print(f"[yellow]{'training' if stage == 'train' else stage} skipped:[/] {escape(skipped)}")
         return
     printers = {
         "ingest": print_ingest_summary,
+        "quality": print_quality_summary,
         "label": print_label_summary,
         "train": print_filter_card,
         "score": print_score_summary,

@@ -1,7 +1,7 @@
 """`curate run --runner dask` on a Dask cluster the test starts on loopback (`dask scheduler` + `dask worker`):
-ingest units, MinHash signatures, LSH band ranges, verification blocks and decontamination shards run as tasks
-on its workers, and the warehouse ends with the same `docs`, `rejects`, `dups` and `contamination` rows as
-the local run of the same input."""
+ingest units, quality shards, MinHash signatures, LSH band ranges, verification blocks and decontamination
+shards run as tasks on its workers, and the warehouse ends with the same `docs`, `rejects`, `quality`, `dups`
+and `contamination` rows as the local run of the same input."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ TABLES = {
     "rejects": "SELECT source, locator, reason FROM rejects ORDER BY ALL",
     "dups": "SELECT id, dup_of, method, round(similarity, 6) FROM dups ORDER BY id",
     "contamination": "SELECT id, benchmark, item_id FROM contamination ORDER BY ALL",
+    "quality": "SELECT * EXCLUDE (run_id) FROM quality ORDER BY id",
 }
 
 
@@ -69,7 +70,7 @@ def test_the_pipeline_on_a_dask_cluster_writes_what_the_local_run_writes(tmp_pat
             }
         )
     )
-    stages = ["--stages", "ingest", "--stages", "dedup", "--stages", "decontam"]
+    stages = ["--stages", "ingest", "--stages", "quality", "--stages", "dedup", "--stages", "decontam"]
     local, on_dask = tmp_path / "local", tmp_path / "dask"
     assert main(["-c", str(config), "-d", str(local), "run", *stages]) == 0
 
@@ -100,9 +101,11 @@ def test_the_pipeline_on_a_dask_cluster_writes_what_the_local_run_writes(tmp_pat
                 process.terminate()
                 process.wait(timeout=30)
     print("task prefixes on the cluster:", seen)
-    assert {"ingest_unit_task", "minhash_task", "band_task", "verify_task", "decontam_task"} <= set(seen), seen
+    map_tasks = {"ingest_unit_task", "quality_task", "minhash_task", "band_task", "verify_task", "decontam_task"}
+    assert map_tasks <= set(seen), seen
     ours, theirs = rows(local), rows(on_dask)
     assert ours == theirs
     # The input had what each table is for: 3 units, a broken line, exact and near copies, a benchmark item.
     assert len(ours["docs"]) == 18 and [r[2] for r in ours["rejects"]] == ["malformed_json"]
     assert {r[2] for r in ours["dups"]} == {"exact", "minhash"} and len(ours["contamination"]) >= 1
+    assert len(ours["quality"]) == 18
