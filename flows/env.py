@@ -6,7 +6,9 @@ Called before anything imports Prefect or Hugging Face libraries. Values the use
 
 from __future__ import annotations
 
+import json
 import os
+import urllib.request
 from pathlib import Path
 
 from curators.settings import ENV_SETTINGS, Settings
@@ -35,13 +37,50 @@ def _writable(folder: Path) -> bool:
     return os.access(folder, os.W_OK)
 
 
-def configure_environment(data_root: Path, verbose: bool = False) -> None:
+SERVER_FILE = "server.json"  # <data root>/.prefect/server.json: the Prefect server `curate serve` started
+
+
+def api_answers(api_url: str, timeout: float = 2.0) -> bool:
+    """Whether a Prefect API answers its health check."""
+    try:
+        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=timeout) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
+def running_server(data_root: Path) -> str | None:
+    """The API of the Prefect server `curate serve` started for this data root, when it still answers."""
+    try:
+        url = json.loads((Path(data_root).resolve() / ".prefect" / SERVER_FILE).read_text())["url"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return url if isinstance(url, str) and api_answers(url, timeout=1.0) else None
+
+
+def prefect_api(data_root: Path) -> tuple[str, str | None]:
+    """Which Prefect API a stage command uses: ("env", PREFECT_API_URL) when the user set one, ("serve", url)
+    when `curate serve` runs a server for this data root, else ("ephemeral", None): one started per command
+    (~10 s on 2 cores)."""
+    if os.environ.get("PREFECT_API_URL"):
+        return "env", os.environ["PREFECT_API_URL"]
+    url = running_server(data_root)
+    return ("serve", url) if url else ("ephemeral", None)
+
+
+def configure_environment(data_root: Path, verbose: bool = False, use_running_server: bool = True) -> None:
+    """Offline hubs, quiet Prefect; and the Prefect server `curate serve` runs for this data root, when there is
+    one (`use_running_server`), instead of an ephemeral API started (and waited for) by every command."""
     for key, value in OFFLINE_DEFAULTS.items():
         if key == "PREFECT_LOGGING_LEVEL" and verbose:
             value = "INFO"
         os.environ.setdefault(key, value)
     if "PREFECT_HOME" not in os.environ and not _writable(Path.home() / ".prefect"):
         os.environ["PREFECT_HOME"] = str(Path(data_root).resolve() / ".prefect")
+    if use_running_server and not os.environ.get("PREFECT_API_URL"):
+        url = running_server(data_root)
+        if url:
+            os.environ["PREFECT_API_URL"] = url
 
 
 def flow_settings(settings: Settings) -> Settings:

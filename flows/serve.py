@@ -25,7 +25,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,13 +38,13 @@ from curators.config import CurateConfig, load_config
 from curators.errors import ConfigError, CurateError, NothingToDo
 from curators.serve.config import SYNTH_STEPS, DeploymentConfig, ServeConfig
 from curators.serve.schedules import late_runs_to_drop
-from flows.env import flow_settings
+from flows.env import SERVER_FILE, flow_settings
+from flows.env import api_answers as healthy
 from flows.pipeline import pipeline_flow
 from warehouse.errors import WarehouseLocked
 from warehouse.lock import writer_lock
 
 TAG = "curate"
-SERVER_FILE = "server.json"  # <data root>/.prefect/server.json: the server `curate serve` started
 
 
 @flow(name="scheduled-job")
@@ -108,14 +107,6 @@ class Server:
     pid: int | None  # when `curate serve` started it
     started_here: bool
     process: subprocess.Popen | None = None
-
-
-def healthy(api_url: str, timeout: float = 2.0) -> bool:
-    try:
-        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=timeout) as answer:
-            return answer.status == 200
-    except OSError:
-        return False
 
 
 def prefect_home(root: Path) -> Path:

@@ -33,7 +33,8 @@ def serve(
     config = c.config({"serve": overrides} if overrides else None)
     from flows.env import configure_environment
 
-    configure_environment(config.settings.data_root, verbose=c.verbose)  # a busy warehouse is no reason not to serve
+    # A busy warehouse is no reason not to serve; the server is found (or started) by serve itself.
+    configure_environment(config.settings.data_root, verbose=c.verbose, use_running_server=False)
     from flows import serve as serving
 
     if show_status:

@@ -98,8 +98,19 @@ def print_status(root: Path) -> None:
 
 @commands.command()
 def status(ctx: typer.Context) -> None:
-    """Tables and row counts, documents and rejects per source, rejects by reason, recent runs."""
-    print_status(context(ctx).config().settings.data_root)
+    """Tables and row counts, documents and rejects per source, rejects by reason, recent runs, and the Prefect
+    API the stage commands use."""
+    from flows.env import prefect_api
+
+    root = context(ctx).config().settings.data_root
+    print_status(root)
+    kind, url = prefect_api(root)
+    said = {
+        "env": f"PREFECT_API_URL={url}",
+        "serve": f"the server of `curate serve` at {url} (stage commands start at once)",
+        "ephemeral": "an ephemeral API started by each command (~10 s); `curate serve` runs one they all share",
+    }
+    out.print(f"[bold]prefect[/] {said[kind]}", highlight=False)
 
 
 @config_app.command("show")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from prefect.settings import PREFECT_API_URL
 
 from flows.cli import main
 from tests.fake_hub import FakeHub
@@ -47,6 +48,9 @@ def test_push_then_load_every_config_back_and_faults(tmp_path: Path, data_root: 
     with FakeHub(token=TOKEN) as hub:
         env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": TOKEN, "HF_HUB_DISABLE_XET": "1"}
         env |= {"HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0"}
+        # The child processes use the session's Prefect API (the harness's server) instead of each starting an
+        # ephemeral one (~10 s apiece on 2 cores), as they would with a `curate serve` server running.
+        env["PREFECT_API_URL"] = PREFECT_API_URL.value()
 
         def curate(*args: str, token: str = TOKEN) -> subprocess.CompletedProcess[str]:
             run_env = env | {"HF_TOKEN": token}

@@ -1,0 +1,54 @@
+"""The Prefect API a stage command uses: the server `curate serve` runs for the data root when it answers
+(so the command does not start an ephemeral API of its own), else an ephemeral one; `curate status` says
+which."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from prefect.settings import PREFECT_API_URL
+
+from flows.env import prefect_api
+
+CURATE = [sys.executable, "-m", "flows.cli"]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_stage_command_uses_the_server_of_curate_serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "data"
+    (root / ".prefect").mkdir(parents=True)
+    server = root / ".prefect" / "server.json"
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+
+    server.write_text(json.dumps({"url": "http://127.0.0.1:9/api", "pid": None}))  # recorded, but gone
+    assert prefect_api(root) == ("ephemeral", None)
+    url = PREFECT_API_URL.value()  # the session's test server stands in for the one `curate serve` started
+    server.write_text(json.dumps({"url": url, "pid": None}))
+    assert prefect_api(root) == ("serve", url)
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps({"text": "A document on the use of a shared Prefect server. " * 20}) + "\n")
+    done = subprocess.run(
+        [*CURATE, "-d", str(root), "ingest", str(corpus), "--name", "probe"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # The command's flow run is in that server.
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["ingest"])))
+    assert any(r.parameters.get("data_root") == str(root.resolve()) for r in runs), [r.parameters for r in runs]
+
+    status = subprocess.run([*CURATE, "-d", str(root), "status"], capture_output=True, text=True, env=env, timeout=60)
+    assert status.returncode == 0 and "the server of `curate serve`" in status.stdout and url in status.stdout
+    server.unlink()
+    status = subprocess.run([*CURATE, "-d", str(root), "status"], capture_output=True, text=True, env=env, timeout=60)
+    assert "ephemeral API" in status.stdout
