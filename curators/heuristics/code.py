@@ -24,7 +24,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict
 
-from curators.heuristics.verdicts import Verdict
+from curators.heuristics.verdicts import Verdict, bounded
 
 _WHAT = {
     "code_max_line_length": "longest line",
@@ -100,16 +100,7 @@ _HEX = re.compile("[0-9A-Fa-f]+")
 
 
 def _verdict(rule: str, value: float, low: float | None = None, high: float | None = None) -> Verdict:
-    value = float(value)
-    if low is not None and value < low:
-        return Verdict(rule, value, False, f"{_WHAT[rule]} {_show(value)} < {_show(low)}")
-    if high is not None and value > high:
-        return Verdict(rule, value, False, f"{_WHAT[rule]} {_show(value)} > {_show(high)}")
-    return Verdict(rule, value, True, None)
-
-
-def _show(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:.2f}" if abs(x) >= 1 else f"{x:.3f}"
+    return bounded(rule, _WHAT[rule], value, low, high)
 
 
 def comment_line_count(lines: list[str], language: str) -> int | None:

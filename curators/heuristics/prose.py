@@ -26,7 +26,7 @@ from operator import add, itemgetter, methodcaller, mul
 
 from pydantic import BaseModel, ConfigDict
 
-from curators.heuristics.verdicts import Verdict
+from curators.heuristics.verdicts import Verdict, bounded
 from curators.heuristics.words import PUNCTUATION, TERMINAL_PUNCTUATION, chunk_tokens, tokenize_chunk
 
 # Each rule, in datatrove's check order, with what it measures (for the reasons).
@@ -201,13 +201,7 @@ class ProseDoc:
 
 
 def _verdict(rule: str, value: float, low: float | None = None, high: float | None = None) -> Verdict:
-    """Passed unless value < low or value > high (datatrove's comparisons); None: no bound."""
-    value = float(value)
-    if low is not None and value < low:
-        return Verdict(rule, value, False, f"{_WHAT[rule]} {_show(value)} < {_show(low)}")
-    if high is not None and value > high:
-        return Verdict(rule, value, False, f"{_WHAT[rule]} {_show(value)} > {_show(high)}")
-    return Verdict(rule, value, True, None)
+    return bounded(rule, _WHAT[rule], value, low, high)
 
 
 def _marker(rule: str, found: bool) -> Verdict:
@@ -217,10 +211,6 @@ def _marker(rule: str, found: bool) -> Verdict:
 def _failing_first(rules: dict[str, str], reason: str) -> list[Verdict]:
     """The verdicts for a text with nothing to measure: the first rule fails with `reason`."""
     return [Verdict(rule, 0.0, i > 0, None if i else reason) for i, rule in enumerate(rules)]
-
-
-def _show(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:.2f}" if abs(x) >= 1 else f"{x:.3f}"
 
 
 def _ratio(a: float, b: float) -> float:

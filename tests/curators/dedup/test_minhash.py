@@ -374,9 +374,10 @@ def test_slicing_is_exact_when_words_are_separated_by_tabs(monkeypatch: pytest.M
 
 
 @pytest.mark.slow
-def test_a_50_mb_document_is_shingled_and_signed_in_bounded_memory() -> None:
-    text, tokens = big_document(50 * 1024 * 1024, paragraphs())
-    assert len(list(mh._slices(text))) >= 50
+def test_a_24_mb_document_is_shingled_and_signed_in_bounded_memory() -> None:
+    # 24 slices prove what 50 did (this test was 50 MB: ~75 s of the suite under tracemalloc).
+    text, tokens = big_document(24 * 1024 * 1024, paragraphs())
+    assert len(list(mh._slices(text))) >= 24
     config = MinHashConfig()
     hasher = MinHasher(config)
     tracemalloc.start()
