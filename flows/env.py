@@ -19,6 +19,12 @@ OFFLINE_DEFAULTS = {
     "HF_DATASETS_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # Prefect's client telemetry (and its first-run "Prefect collects anonymous usage data" notice on a terminal):
+    # off unless the user set DO_NOT_TRACK themselves. Nothing phones home.
+    "DO_NOT_TRACK": "1",
+    # transformers' "Loading weights" bars and load reports when the embedder or a tokenizer loads: our own
+    # progress bars say what is happening. Warnings and errors still print.
+    "TRANSFORMERS_VERBOSITY": "error",
     # Prefect's ephemeral API waits 20 s for its server by default: too short on 2 busy cores (seen in CI).
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     # Prefect's own console logs repeat what our progress bars show; warnings still print.

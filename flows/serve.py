@@ -18,15 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import json
 import os
 import signal
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,9 +33,9 @@ from curators.config import CurateConfig, load_config
 from curators.errors import ConfigError, CurateError, NothingToDo
 from curators.serve.config import SYNTH_STEPS, DeploymentConfig, ServeConfig
 from curators.serve.schedules import late_runs_to_drop
-from flows.env import SERVER_FILE, flow_settings
-from flows.env import api_answers as healthy
+from flows.env import flow_settings
 from flows.pipeline import pipeline_flow
+from flows.prefect_server import find_server, start_server, stop_server
 from warehouse.errors import WarehouseLocked
 from warehouse.lock import writer_lock
 
@@ -96,95 +91,6 @@ def synth_job(root: Path, config: CurateConfig, steps: list[str] | None) -> dict
         except NothingToDo as exc:
             done[step] = {"skipped": exc.message}
     return done
-
-
-# --- the server -------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    url: str  # the API, http://127.0.0.1:PORT/api
-    pid: int | None  # when `curate serve` started it
-    started_here: bool
-    process: subprocess.Popen | None = None
-
-
-def prefect_home(root: Path) -> Path:
-    return root / ".prefect"
-
-
-def recorded_server(root: Path) -> Server | None:
-    """The server `curate serve` started for this data root, when it still answers."""
-    try:
-        state = json.loads((prefect_home(root) / SERVER_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return Server(state["url"], state.get("pid"), False) if healthy(state["url"]) else None
-
-
-def find_server(root: Path) -> Server | None:
-    """PREFECT_API_URL when set (it must answer), else a server started earlier for this data root."""
-    url = os.environ.get("PREFECT_API_URL")
-    if url:
-        if not healthy(url):
-            raise CurateError(
-                f"PREFECT_API_URL={url} does not answer",
-                hint="start that server, or unset PREFECT_API_URL to let `curate serve` start one",
-            )
-        return Server(url, None, False)
-    return recorded_server(root)
-
-
-def start_server(root: Path, config: ServeConfig) -> Server:
-    """`prefect server start` on loopback, its SQLite database and log under <data root>/.prefect; recorded
-    so that `curate serve --status` (and a later `curate serve`) find it. Its own session: a Ctrl-C meant for
-    `curate serve` does not reach it before the schedules are paused."""
-    home = prefect_home(root)
-    home.mkdir(parents=True, exist_ok=True)
-    url = f"http://127.0.0.1:{config.port}/api"
-    if healthy(url):
-        raise CurateError(
-            f"port {config.port} already serves a Prefect API that `curate serve` did not start for {root}",
-            hint=f"use it with PREFECT_API_URL={url}, or pick another port (serve.port)",
-        )
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "true" if config.ui else "false",
-    }
-    env.pop("PREFECT_API_URL", None)
-    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(config.port)]
-    with open(home / "server.log", "ab") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + config.server_start_s
-    while not healthy(url):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise CurateError(
-                f"the Prefect server did not start on port {config.port} within {config.server_start_s:.0f} s",
-                hint=f"see {home / 'server.log'}",
-            )
-        time.sleep(0.5)
-    (home / SERVER_FILE).write_text(json.dumps({"url": url, "pid": process.pid}))
-    return Server(url, process.pid, True, process)
-
-
-def stop_server(root: Path, server: Server) -> None:
-    """Stop a server this process started, and forget it."""
-    if not server.started_here or server.process is None:
-        return
-    try:
-        os.killpg(server.process.pid, signal.SIGTERM)
-        try:
-            server.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.process.pid, signal.SIGKILL)
-            server.process.wait()
-        os.killpg(server.process.pid, signal.SIGKILL)  # anything it left in its session
-    except ProcessLookupError:
-        pass
-    (prefect_home(root) / SERVER_FILE).unlink(missing_ok=True)
 
 
 # --- deployments ------------------------------------------------------------------------------------------

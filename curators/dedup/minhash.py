@@ -33,7 +33,6 @@ from functools import cached_property
 import numpy as np
 import pyarrow as pa
 import xxhash
-from datasketch import MinHash
 
 from curators.dedup.config import MinHashConfig
 from curators.dedup.lsh import s_curve
@@ -283,6 +282,10 @@ class MinHasher:
         self.config = config
         self.bands, self.rows = config.lsh
         self.num_perm = self.bands * self.rows
+        # Imported here, not at the top: `import datasketch` pulls in scipy (~1 s), which a command with
+        # nothing to sign should not pay.
+        from datasketch import MinHash
+
         reference = MinHash(num_perm=self.num_perm, seed=config.seed, scheme="affine32")
         a, b = reference.permutations
         self.a = np.asarray(a, dtype=np.uint32)[None, :]

@@ -47,6 +47,9 @@ class Embedder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
+        from curators.quiet import quiet_transformers
+
+        quiet_transformers()
         self.name = model
         self.path = model_path(model)
         self.model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)

@@ -25,6 +25,9 @@ def load_tokenizer(spec: str) -> Any:
     from transformers import AutoTokenizer
 
     from curators.llm.local_server import MODELS, resolve_model
+    from curators.quiet import quiet_transformers
+
+    quiet_transformers()
 
     name = ALIASES.get(spec, spec)
     try:

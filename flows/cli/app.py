@@ -13,6 +13,7 @@ from flows.cli import (
     ingest,
     llm,
     pipeline,
+    prefect,
     prompts,
     publish,
     quality,
@@ -66,3 +67,4 @@ app.add_typer(warehouse.config_app, name="config")
 app.add_typer(synth.app, name="synth")
 app.add_typer(llm.app, name="llm")
 app.add_typer(prompts.app, name="prompts")
+app.add_typer(prefect.app, name="prefect")

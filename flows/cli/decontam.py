@@ -11,6 +11,7 @@ from rich.table import Table
 from curators.config import CurateConfig
 from flows.cli.console import out
 from flows.cli.options import DaskAddress, DecontamMethod, RunnerOption, TextTable, Wait, context, for_flows, given
+from flows.cli.uptodate import Rerun, stage_once
 from flows.runners import Runner
 
 commands = typer.Typer()
@@ -35,6 +36,7 @@ def decontam(
     runner: RunnerOption = Runner.local,
     dask_address: DaskAddress = None,
     wait: Wait = None,
+    rerun: Rerun = False,
 ) -> None:
     """Find benchmark items in every document (or generation): a text that shares a 13-word n-gram with an
     item of HumanEval, GSM8K, MMLU, ... (20 built-in sets, listed in the README) gets a
@@ -48,24 +50,36 @@ def decontam(
         section["extra_jsonl"] = [str(p) for p in jsonl]
     c = context(ctx)
     config = c.config({"decontam": section} if section else None)
-    run_decontam(config, c.verbose, target.value, runner, dask_address, wait)
+    run_decontam(config, c.verbose, target.value, runner, dask_address, wait, rerun)
 
 
 def run_decontam(
-    config: CurateConfig, verbose: bool, target: str, runner: Runner, dask_address: str | None, wait: float | None
+    config: CurateConfig,
+    verbose: bool,
+    target: str,
+    runner: Runner,
+    dask_address: str | None,
+    wait: float | None,
+    rerun: bool = False,
 ) -> Any:
     root = config.settings.data_root.resolve()
-    config = for_flows(config, verbose, wait)
-    from flows.cli.progress import StageBars
-    from flows.decontam import decontam_flow, decontam_inputs
-    from flows.runners import task_runner
+    own_sets = [str(Path(p).resolve()) for p in config.decontam.extra_jsonl]  # inputs outside the data root
+    with stage_once(root, "decontam", [config.decontam, target], wait, rerun, extra_files=own_sets) as once:
+        if once.summary is not None:
+            print_decontam_summary(once.summary)
+            return once.summary
+        config = for_flows(config, verbose, wait)
+        from flows.cli.progress import StageBars
+        from flows.decontam import decontam_flow, decontam_inputs
+        from flows.runners import task_runner
 
-    shards = decontam_inputs(root, target)  # said before Prefect starts: nothing to check
-    bars = StageBars(root)
-    bars.decontam(len(shards))
-    with bars.shown():
-        flow = decontam_flow.with_options(task_runner=task_runner(runner, dask_address))
-        summary = flow(str(root), config.decontam, target=target, wait=wait)
+        shards = decontam_inputs(root, target)  # said before Prefect starts: nothing to check
+        bars = StageBars(root)
+        bars.decontam(len(shards))
+        with bars.shown():
+            flow = decontam_flow.with_options(task_runner=task_runner(runner, dask_address))
+            summary = flow(str(root), config.decontam, target=target, wait=wait)
+        once.finished(summary)
     print_decontam_summary(summary)
     return summary
 

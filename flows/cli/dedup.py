@@ -21,6 +21,7 @@ from flows.cli.options import (
     for_flows,
     given,
 )
+from flows.cli.uptodate import Rerun, stage_once
 from flows.runners import Runner
 
 commands = typer.Typer()
@@ -51,6 +52,7 @@ def dedup(
     runner: RunnerOption = Runner.local,
     dask_address: DaskAddress = None,
     wait: Wait = None,
+    rerun: Rerun = False,
 ) -> None:
     """Find exact and near-duplicates (MinHash LSH, verified by Jaccard) and write `dups`: every dropped
     document with the survivor it duplicates (`dup_of`), the member it matched and the similarity.
@@ -70,7 +72,7 @@ def dedup(
         section["near"] = False
     c = context(ctx)
     config = c.config({"dedup": section} if section else None)
-    run_dedup(config, c.verbose, target.value, [a.value for a in against], runner, dask_address, wait)
+    run_dedup(config, c.verbose, target.value, [a.value for a in against], runner, dask_address, wait, rerun)
 
 
 def run_dedup(
@@ -81,20 +83,26 @@ def run_dedup(
     runner: Runner,
     dask_address: str | None,
     wait: float | None,
+    rerun: bool = False,
 ) -> Any:
     root = config.settings.data_root.resolve()
-    config = for_flows(config, verbose, wait)
-    from flows.cli.progress import StageBars
-    from flows.dedup import dedup_flow, input_shards
-    from flows.runners import task_runner
+    with stage_once(root, "dedup", [config.dedup, target, sorted(against)], wait, rerun) as once:
+        if once.summary is not None:
+            print_dedup_summary(once.summary)
+            return once.summary
+        config = for_flows(config, verbose, wait)
+        from flows.cli.progress import StageBars
+        from flows.dedup import dedup_flow, input_shards
+        from flows.runners import task_runner
 
-    shards = input_shards(root, target, against)  # said before Prefect starts: nothing to deduplicate
-    bars = StageBars(root)
-    bars.dedup(len(shards))
-    started = time.monotonic()
-    with bars.shown():
-        flow = dedup_flow.with_options(task_runner=task_runner(runner, dask_address))
-        summary = flow(str(root), config.dedup, target=target, against=against, wait=wait)
+        shards = input_shards(root, target, against)  # said before Prefect starts: nothing to deduplicate
+        bars = StageBars(root)
+        bars.dedup(len(shards))
+        started = time.monotonic()
+        with bars.shown():
+            flow = dedup_flow.with_options(task_runner=task_runner(runner, dask_address))
+            summary = flow(str(root), config.dedup, target=target, against=against, wait=wait)
+        once.finished(summary)
     print_dedup_summary(summary, time.monotonic() - started)
     return summary
 

@@ -21,6 +21,7 @@ from flows.cli.options import (
     for_flows,
     given,
 )
+from flows.cli.uptodate import Rerun, stage_once
 from flows.runners import Runner
 
 commands = typer.Typer()
@@ -156,18 +157,25 @@ def score(
     runner: RunnerOption = Runner.local,
     dask_address: DaskAddress = None,
     wait: Wait = None,
+    rerun: Rerun = False,
 ) -> None:
     """Score every document with the filter, shard by shard (resumable): writes `embeddings` and `scores`;
     the view `curated` holds the documents kept."""
     c = context(ctx)
-    config = for_flows(c.config(), c.verbose, wait)
-    from flows.runners import task_runner
-    from flows.score import score_flow
-
+    config = c.config()
     root = config.settings.data_root.resolve()
-    started = time.monotonic()
-    flow = score_flow.with_options(task_runner=task_runner(runner, dask_address))
-    summary = flow(str(root), config.embed, filter_id=filter_id, wait=wait, prefetch=runner is Runner.local)
+    with stage_once(root, "score", [config.embed, filter_id], wait, rerun) as once:
+        if once.summary is not None:
+            print_score_summary(once.summary)
+            return
+        config = for_flows(config, c.verbose, wait)
+        from flows.runners import task_runner
+        from flows.score import score_flow
+
+        started = time.monotonic()
+        flow = score_flow.with_options(task_runner=task_runner(runner, dask_address))
+        summary = flow(str(root), config.embed, filter_id=filter_id, wait=wait, prefetch=runner is Runner.local)
+        once.finished(summary)
     print_score_summary(summary, time.monotonic() - started)
 
 

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from flows.cli.console import out
 from flows.cli.options import DaskAddress, RunnerOption, Wait, context, for_flows
+from flows.cli.uptodate import Rerun, stage_once
 from flows.runners import Runner
 
 commands = typer.Typer()
@@ -23,6 +24,7 @@ def quality(
     runner: RunnerOption = Runner.local,
     dask_address: DaskAddress = None,
     wait: Wait = None,
+    rerun: Rerun = False,
 ) -> None:
     """Check every document with cheap quality rules and identify its language, shard by shard (resumable):
     writes `quality` (each rule's value, verdict and reason; lang, lang_score). Prose sources get Gopher
@@ -30,17 +32,25 @@ def quality(
     length, alphanumeric share, generated and data-file rules (`ingest.sources[].profile`). Nothing is
     deleted: `curated` leaves out a document that fails a rule or is not in a kept language
     (`ingest.languages`), and `dropped` names the rule. Prints the pass rate of every rule."""
-    c = context(ctx)
-    config = for_flows(c.config(), c.verbose, wait)
     from curators.heuristics.config import policies_for
-    from flows.quality import quality_flow
-    from flows.runners import task_runner
 
+    config = context(ctx).config()
     root = config.settings.data_root.resolve()
-    started = time.monotonic()
-    flow = quality_flow.with_options(task_runner=task_runner(runner, dask_address))
-    summary = flow(str(root), config.quality, policies_for(config.ingest), wait=wait)
-    print_quality_summary(summary, time.monotonic() - started)
+    policies = policies_for(config.ingest)
+    with stage_once(root, "quality", [config.quality, policies], wait, rerun) as once:
+        if once.summary is None:
+            config = for_flows(config, context(ctx).verbose, wait)
+            from flows.quality import quality_flow
+            from flows.runners import task_runner
+
+            started = time.monotonic()
+            flow = quality_flow.with_options(task_runner=task_runner(runner, dask_address))
+            summary = flow(str(root), config.quality, policies, wait=wait)
+            once.finished(summary)
+    if once.summary is not None:
+        print_quality_summary(once.summary)
+    else:
+        print_quality_summary(summary, time.monotonic() - started)
     print_rule_table(root)
 
 

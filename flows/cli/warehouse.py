@@ -107,8 +107,9 @@ def status(ctx: typer.Context) -> None:
     kind, url = prefect_api(root)
     said = {
         "env": f"PREFECT_API_URL={url}",
-        "serve": f"the server of `curate serve` at {url} (stage commands start at once)",
-        "ephemeral": "an ephemeral API started by each command (~10 s); `curate serve` runs one they all share",
+        "serve": f"the server of this data root at {url} (`curate prefect start` or `curate serve`; no ephemeral API)",
+        "ephemeral": "an ephemeral API started by each stage command (~5-10 s); `curate prefect start` runs one "
+        "server they all share",
     }
     out.print(f"[bold]prefect[/] {said[kind]}", highlight=False)
 

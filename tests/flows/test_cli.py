@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from prefect.settings import PREFECT_API_URL
 
 from curators.config import IngestConfig, SourceSpec
 from curators.ingest.plan import plan_units, stdlib_dir
@@ -237,6 +238,7 @@ def log_page(k: int) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
 def test_curate_run_trains_scores_and_drops_a_duplicate(tmp_path: Path) -> None:
     """`curate run` through every stage, none skipped: labels on both sides of the threshold come from a
     scripted loopback endpoint (a real LLM's labels of 40 documents are not guaranteed to be varied enough
@@ -268,6 +270,9 @@ def test_curate_run_trains_scores_and_drops_a_duplicate(tmp_path: Path) -> None:
     with FakeLLM(scorer=lambda text: 1 if "INFO request" in text else 4) as fake:
         env = {**os.environ, "CURATE_DATA": str(tmp_path / "data")}
         env |= {"CURATE_LLM_BASE_URL": fake.base_url, "CURATE_LLM_MODEL": "scripted"}
+        # The session's Prefect server, as a running `curate prefect start` server would be (the stdlib test
+        # above runs with the ephemeral API a first-time user gets).
+        env["PREFECT_API_URL"] = PREFECT_API_URL.value()
         done = subprocess.run([*CURATE, "run"], capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     # No stage skipped (train, score and export ran) but push, which is off unless configured.

@@ -48,7 +48,20 @@ def test_a_stage_command_uses_the_server_of_curate_serve(tmp_path: Path, monkeyp
     assert any(r.parameters.get("data_root") == str(root.resolve()) for r in runs), [r.parameters for r in runs]
 
     status = subprocess.run([*CURATE, "-d", str(root), "status"], capture_output=True, text=True, env=env, timeout=60)
-    assert status.returncode == 0 and "the server of `curate serve`" in status.stdout and url in status.stdout
+    assert status.returncode == 0 and "the server of this data root" in status.stdout and url in status.stdout
     server.unlink()
     status = subprocess.run([*CURATE, "-d", str(root), "status"], capture_output=True, text=True, env=env, timeout=60)
     assert "ephemeral API" in status.stdout
+
+
+def test_telemetry_is_off_unless_the_user_says_otherwise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect._internal.analytics.enabled import is_telemetry_enabled
+
+    from flows.env import configure_environment
+
+    monkeypatch.delenv("DO_NOT_TRACK", raising=False)
+    configure_environment(tmp_path / "data", use_running_server=False)
+    assert os.environ["DO_NOT_TRACK"] == "1" and not is_telemetry_enabled()
+    monkeypatch.setenv("DO_NOT_TRACK", "0")  # a user's explicit setting wins
+    configure_environment(tmp_path / "data", use_running_server=False)
+    assert os.environ["DO_NOT_TRACK"] == "0"

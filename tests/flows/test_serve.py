@@ -208,9 +208,14 @@ def check_serve(start, completed, groups, tmp_path, root, db, env) -> None:  # n
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT name, paused FROM deployment").fetchall() == [("every-5s", 1)]
     assert [r for r in deployment_runs(db) if r[0] in ("SCHEDULED", "PENDING", "RUNNING")] == []
-    # The server was started by the first `curate serve`, which crashed: stop it here.
-    os.killpg(server["pid"], signal.SIGTERM)
+    # The server was started by the first `curate serve`, which crashed: `curate prefect stop` stops it.
+    stopped = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "-c", str(tmp_path / "curate.yaml"), "prefect", "stop"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert stopped.returncode == 0 and f"pid {server['pid']}" in stopped.stdout, stopped.stdout + stopped.stderr
     wait_for(lambda: not group_alive(server["pid"]), 30, "the server to stop")
+    assert not (root / ".prefect" / "server.json").exists()
     assert time.time() - crashed_at < 300
 
 
