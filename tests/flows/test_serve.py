@@ -155,7 +155,14 @@ def test_curate_serve_runs_a_schedule_resumes_catches_up_once_and_stops_paused(t
 
 def check_serve(start, completed, groups, tmp_path, root, db, env) -> None:  # noqa: ANN001
 
-    # 1. `curate serve` starts a server and runs the interval deployment; two runs complete.
+    # 1. `curate prefect start` leaves a server running for the data root (serve.port); `curate serve` uses it
+    # and runs the interval deployment; two runs complete.
+    started = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "-c", str(tmp_path / "curate.yaml"), "prefect", "start"],
+        capture_output=True, text=True, timeout=180, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert started.returncode == 0, started.stdout + started.stderr
+    groups.append(json.loads((root / ".prefect" / "server.json").read_text())["pid"])
     first = start(tmp_path / "serve-1.log")
     groups.append(first.pid)
     try:
@@ -168,7 +175,7 @@ def check_serve(start, completed, groups, tmp_path, root, db, env) -> None:  # n
     _, docs = query(root, "SELECT count(*) FROM docs")
     assert docs == [(30,)]
     server = json.loads((root / ".prefect" / "server.json").read_text())
-    groups.append(server["pid"])
+    assert server["url"] in (tmp_path / "serve-1.log").read_text() and server["url"] in started.stdout
 
     # 2. A crash (SIGKILL: nothing paused) while the server goes on: scheduled runs turn late.
     os.killpg(first.pid, signal.SIGKILL)
@@ -208,7 +215,7 @@ def check_serve(start, completed, groups, tmp_path, root, db, env) -> None:  # n
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT name, paused FROM deployment").fetchall() == [("every-5s", 1)]
     assert [r for r in deployment_runs(db) if r[0] in ("SCHEDULED", "PENDING", "RUNNING")] == []
-    # The server was started by the first `curate serve`, which crashed: `curate prefect stop` stops it.
+    # `curate serve` leaves the server it did not start running: `curate prefect stop` stops it.
     stopped = subprocess.run(
         [sys.executable, "-m", "flows.cli", "-c", str(tmp_path / "curate.yaml"), "prefect", "stop"],
         capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
