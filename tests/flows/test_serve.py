@@ -154,7 +154,6 @@ def test_curate_serve_runs_a_schedule_resumes_catches_up_once_and_stops_paused(t
 
 
 def check_serve(start, completed, groups, tmp_path, root, db, env) -> None:  # noqa: ANN001
-
     # 1. `curate prefect start` leaves a server running for the data root (serve.port); `curate serve` uses it
     # and runs the interval deployment; two runs complete.
     started = subprocess.run(
