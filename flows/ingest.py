@@ -1,19 +1,20 @@
-"""Ingest flow: plan the units of the configured sources, map one task per unit, record the run."""
+"""Ingest flow: plan the units of the configured sources (a large JSON Lines file is several units, byte ranges),
+map one task per unit, each run in a worker process (`flows.processes`), record the run."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel
 
 from curators.ingest.config import IngestConfig
 from curators.ingest.plan import InputUnit, plan_units
 from curators.ingest.store import UnitResult, ingest_unit
-from flows import progress
+from flows import processes, progress
 from warehouse.catalog import query
 from warehouse.runs import open_run
 
@@ -41,7 +42,11 @@ def _retry_on_io_error(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect
     task_run_name="ingest-unit-{unit.index}",
 )
 def ingest_unit_task(unit: InputUnit, data_root: str, run_id: str, config: IngestConfig) -> UnitResult:
-    return ingest_unit(unit, Path(data_root), run_id, config, progress=progress.get("ingest", data_root))
+    report = progress.get("ingest", data_root)
+    pool = processes.get(run_id)
+    if pool is None:  # threads (a small input), or this task runs on a Dask worker: here, in this process
+        return ingest_unit(unit, Path(data_root), run_id, config, progress=report)
+    return pool.run(ingest_unit, unit, Path(data_root), run_id, config, progress=report)
 
 
 class IngestSummary(BaseModel):
@@ -57,17 +62,41 @@ class IngestSummary(BaseModel):
     status: str
 
 
-# Threads: reading and Parquet writing release the GIL; one thread per core keeps memory bounded
-# (each buffers up to one shard) without the contention of more.
-WORKERS = max(1, min(4, os.cpu_count() or 1))
+# Units run in worker processes, one per core (parsing, hashing and Arrow conversion hold the GIL: threads
+# shared one core); each task's thread waits for its unit's process. Memory stays bounded: each process
+# buffers up to one shard. An input this small runs in the threads (starting processes costs more).
+WORKERS = processes.cores()
+PROCESS_MIN_BYTES = 16 * 1024 * 1024
+PRELOAD = ["curators.ingest.store"]  # imported once by the workers' forkserver, not by each worker
+
+
+def _workers(plan_bytes: int, units: int, asked: int | None) -> int:
+    """Worker processes for this run: `asked`, or one per core for an input of PROCESS_MIN_BYTES or more run
+    on the thread pool (a Dask runner's workers are processes already); never more than the units."""
+    context = FlowRunContext.get()
+    if context is not None and not isinstance(context.task_runner, ThreadPoolTaskRunner):
+        return 0
+    if asked is None:
+        asked = WORKERS if plan_bytes >= PROCESS_MIN_BYTES else 0
+    return min(asked, units)
 
 
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=WORKERS), log_prints=True)
-def ingest_flow(data_root: str, config: IngestConfig, fresh: bool = False, wait: float | None = None) -> IngestSummary:
-    """Read every configured source into `docs` and `rejects` shards under `data_root`."""
-    plan = plan_units(config)
+def ingest_flow(
+    data_root: str,
+    config: IngestConfig,
+    fresh: bool = False,
+    wait: float | None = None,
+    workers: int | None = None,
+) -> IngestSummary:
+    """Read every configured source into `docs` and `rejects` shards under `data_root`. `workers`: processes
+    for the units (default: one per core, for an input of 16 MiB or more); 0 runs them in threads."""
+    plan = plan_units(config, cores=WORKERS)
     root = str(Path(data_root).resolve())
-    with open_run(Path(root), "ingest", config, fresh=fresh, wait=wait) as run:
+    with (
+        open_run(Path(root), "ingest", config, fresh=fresh, wait=wait) as run,
+        processes.open_pool(run.run_id, _workers(plan.n_bytes, len(plan.units), workers), PRELOAD),
+    ):
         futures = ingest_unit_task.map(plan.units, unmapped(root), unmapped(run.run_id), unmapped(config))
         results: list[UnitResult] = []
         failed: list[str] = []

@@ -62,12 +62,13 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_parquet_atomic(path: Path, table: pa.Table) -> int:
-    """Write a Parquet file via temp file + rename; returns its size in bytes."""
+def write_parquet_atomic(path: Path, table: pa.Table, **options: Any) -> int:
+    """Write a Parquet file via temp file + rename; returns its size in bytes. `options` go to
+    `pyarrow.parquet.write_table` (e.g. `use_dictionary`, `write_statistics`: how, never what, is written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_path(path)
     try:
-        pq.write_table(table, tmp, compression=PARQUET_COMPRESSION)
+        pq.write_table(table, tmp, compression=PARQUET_COMPRESSION, **options)
         size = tmp.stat().st_size
         os.replace(tmp, path)
     finally:
@@ -96,11 +97,14 @@ def is_done(shard: Path, marker: dict[str, Any] | None = None) -> bool:
         return False
 
 
-def write_shard(shard: Path, data: pa.Table, **marker_fields: Any) -> dict[str, Any]:
-    """Write one shard and then its marker. A table with no rows writes the marker alone."""
+def write_shard(
+    shard: Path, data: pa.Table, *, parquet: dict[str, Any] | None = None, **marker_fields: Any
+) -> dict[str, Any]:
+    """Write one shard and then its marker. A table with no rows writes the marker alone. `parquet`: options
+    of `write_parquet_atomic`."""
     marker: dict[str, Any] = {"rows": data.num_rows, "bytes": 0, **marker_fields}
     if data.num_rows:
-        marker["bytes"] = write_parquet_atomic(shard, data)
+        marker["bytes"] = write_parquet_atomic(shard, data, **(parquet or {}))
     else:
         shard.unlink(missing_ok=True)
     marker["written_at"] = datetime.now(UTC).isoformat()
@@ -140,6 +144,14 @@ def check_row(table: str, schema: pa.Schema, row: dict[str, Any]) -> None:
         if not f.nullable and row.get(f.name) is None:
             state = "is missing from the row" if f.name not in row else "is None"
             raise RowError(f"table {table!r}: required column {f.name!r} {state}")
+
+
+def check_columns(table: str, data: pa.Table) -> None:
+    """Raise `RowError` when a non-nullable column of `data` holds a null: the check of `check_row` for rows
+    built column by column (their keys are the schema's by construction)."""
+    for f in data.schema:
+        if not f.nullable and data.column(f.name).null_count:
+            raise RowError(f"table {table!r}: required column {f.name!r} is None in a row")
 
 
 def write_run_rows(root: Path, table: str, run_id: str, rows: list[dict[str, Any]], **marker_fields: Any) -> None:
@@ -189,8 +201,10 @@ class CheckpointWriter:
         fingerprint: str,
         max_rows: int,
         max_bytes: int,
+        parquet: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.root = Path(root)
+        self.parquet = parquet or {}  # per table: options of `write_parquet_atomic`
         self.run_id = run_id
         self.unit = unit
         self.schemas = schemas
@@ -279,6 +293,7 @@ class CheckpointWriter:
             write_shard(
                 self._shard(table_name, self.seq),
                 table,
+                parquet=self.parquet.get(table_name),
                 table=table_name,
                 run_id=self.run_id,
                 unit=self.unit,

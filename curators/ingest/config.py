@@ -56,6 +56,13 @@ class IngestConfig(StrictModel):
         default=1024 * 1024, gt=0, description="Documents larger than this (UTF-8 bytes) are rejected."
     )
     files_per_unit: int = Field(default=400, gt=0, description="Files of a folder source handled by one task.")
+    split_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="A plain JSON Lines file larger than this is read as several units of at most about this size "
+        "(byte ranges starting at line starts; a multiple of the cores) that run in parallel. Ids do not depend on "
+        "it. Not with id_field.",
+    )
     languages: list[str] | None = Field(
         default=None,
         description="Languages kept in `curated` (ISO 639-1, e.g. [en]; identified by `curate quality`); "

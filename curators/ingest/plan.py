@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from curators.errors import SourceError
 from curators.ingest.config import IngestConfig, SourceSpec
+from curators.ingest.ranges import is_json_lines, line_ranges
 
 BUILTIN_STDLIB = "python-stdlib"
 
@@ -83,7 +84,8 @@ TABULAR_FORMATS = ("jsonl", "parquet", "csv", "hf")
 
 
 class InputUnit(BaseModel):
-    """One task's worth of input: one tabular file, or a group of files of a folder source."""
+    """One task's worth of input: one tabular file (or a byte range of a large JSON Lines file), or a group of
+    files of a folder source."""
 
     index: int
     source: str
@@ -93,6 +95,10 @@ class InputUnit(BaseModel):
     root: str  # locators are relative to this folder
     spec: SourceSpec
     n_bytes: int = 0
+    # A part of a large JSON Lines file: bytes [start, end), starting at a line start; and the lines of the file
+    # before it, so that its locators (file:line), and ids, are the ones the whole file gives.
+    byte_range: tuple[int, int] | None = None
+    first_line: int = 0
 
     def fingerprint(self) -> str:
         """Changes when any of the unit's files or its reading options change."""
@@ -101,6 +107,8 @@ class InputUnit(BaseModel):
         spec = self.spec.model_dump(mode="json", exclude={"profile", "languages"})
         reading = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
         digest = hashlib.sha256(f"{self.format}\x00{reading}\x00{self.notes}".encode())
+        if self.byte_range is not None:  # (a whole file's fingerprint is the one it had before ranges existed)
+            digest.update(f"range\x00{self.byte_range[0]}\x00{self.byte_range[1]}\x00{self.first_line}\n".encode())
         for path in self.paths:
             if self.notes:  # a not_read unit: its files are never opened, what they hold does not matter
                 digest.update(os.fsencode(path) + b"\n")
@@ -264,24 +272,47 @@ def _folder_file_format(file: Path, spec: SourceSpec) -> str | None:
     return fmt
 
 
-def plan_units(config: IngestConfig) -> Plan:
-    """Expand the configured sources into units of work. Raises SourceError for an unusable source."""
+def _jsonl_ranges(path: Path, spec: SourceSpec, split_bytes: int, cores: int) -> list[tuple[int, int, int]] | None:
+    """The byte ranges a JSON Lines file is read in (see `curators.ingest.ranges`), or None to read it whole: a
+    file of at most `split_bytes`, a compressed one, one that may be a single JSON document, or one whose
+    records depend on each other (`id_field`: a duplicate id is looked for in the whole file). A multiple of
+    `cores` ranges of at most about `split_bytes`: equal shares keep every core busy to the end."""
+    size = _size(path)
+    if size <= split_bytes or spec.id_field or path.name.lower().endswith(COMPRESSIONS):
+        return None
+    if not _regular_or_dangling(path) or not is_json_lines(str(path)):
+        return None
+    parts = -(-size // split_bytes)
+    try:
+        ranges = line_ranges(str(path), -(-parts // cores) * cores)
+    except OSError:
+        return None  # read whole: the reader says what is wrong with it
+    return ranges if len(ranges) > 1 else None
+
+
+def plan_units(config: IngestConfig, cores: int = 1) -> Plan:
+    """Expand the configured sources into units of work. Raises SourceError for an unusable source. `cores`: the
+    units run on this many cores at once (a large JSON Lines file is split in a multiple of it)."""
     units: list[InputUnit] = []
     skipped: dict[str, int] = {}
 
     def add(spec: SourceSpec, fmt: str, paths: list[Path], root: Path, notes: list[str] | None = None) -> None:
-        units.append(
-            InputUnit(
-                index=len(units),
-                source=spec.source_name,
-                format=fmt,
-                paths=[str(p) for p in paths],
-                notes=notes or [],
-                root=str(root),
-                spec=spec,
-                n_bytes=0 if notes else sum(_size(p) for p in paths),
+        ranges = _jsonl_ranges(paths[0], spec, config.split_bytes, max(1, cores)) if fmt == "jsonl" else None
+        for start, end, lines_before in ranges or [(0, 0, 0)]:
+            units.append(
+                InputUnit(
+                    index=len(units),
+                    source=spec.source_name,
+                    format=fmt,
+                    paths=[str(p) for p in paths],
+                    notes=notes or [],
+                    root=str(root),
+                    spec=spec,
+                    n_bytes=end - start if ranges else 0 if notes else sum(_size(p) for p in paths),
+                    byte_range=(start, end) if ranges else None,
+                    first_line=lines_before,
+                )
             )
-        )
 
     def add_grouped(spec: SourceSpec, fmt: str, paths: list[Path], root: Path) -> None:
         step = config.files_per_unit

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from curators.errors import SourceError
+from curators.ingest.jsonl import read_jsonl
 from curators.ingest.plan import BUILTIN_STDLIB, CODE_LANGUAGES, NOT_READ_FORMAT, InputUnit, _strip_compression
 from curators.ingest.records import (
     EXCERPT_CHARS,
-    Doc,
     Record,
     Reject,
     RejectReason,
@@ -30,7 +30,7 @@ from curators.ingest.records import (
     make_record,
     printable_path,
 )
-from curators.ingest.streams import iter_lines, open_binary
+from curators.ingest.streams import open_binary, skip
 
 # ---------------------------------------------------------------------------------------------
 # Readers. Each yields one Record per input record, in a deterministic order, starting after the
@@ -39,12 +39,13 @@ from curators.ingest.streams import iter_lines, open_binary
 
 
 class _Context:
-    def __init__(self, unit: InputUnit, max_bytes: int) -> None:
+    def __init__(self, unit: InputUnit, max_bytes: int, hash_text: bool = True) -> None:
         self.unit = unit
         self.spec = unit.spec
         self.source = unit.source
         self.max_bytes = max_bytes
         self.root = Path(unit.root)
+        self.hash_text = hash_text  # False: Docs leave text_hash empty, for `text_hashes` in batches
 
     def rel(self, path: str | Path) -> str:
         """The locator of a file: its path below the source's folder, as printable text."""
@@ -94,13 +95,7 @@ class _Context:
             meta = {k: v for k, v in row.items() if k not in (spec.text_field, spec.id_field)}
         if spec.id_field:
             meta.setdefault("_row", default_locator)
-        return make_record(self.source, locator, value, meta, self.max_bytes, spec.encoding)
-
-
-def _skip(records: Iterator[Record], start: int) -> Iterator[Record]:
-    for i, record in enumerate(records):
-        if i >= start:
-            yield record
+        return make_record(self.source, locator, value, meta, self.max_bytes, spec.encoding, None, self.hash_text)
 
 
 def _read_files(ctx: _Context, start: int) -> Iterator[Record]:
@@ -124,7 +119,7 @@ def _read_files(ctx: _Context, start: int) -> Iterator[Record]:
                 continue
             with open(path, "rb") as fh:
                 data = fh.read(ctx.max_bytes + 1)
-            record = make_record(ctx.source, rel, data, meta, ctx.max_bytes, ctx.spec.encoding, lang)
+            record = make_record(ctx.source, rel, data, meta, ctx.max_bytes, ctx.spec.encoding, lang, ctx.hash_text)
         except OSError as exc:
             yield ctx.reject(rel, RejectReason.UNREADABLE, f"{type(exc).__name__}: {exc.strerror or exc}")
             continue
@@ -132,173 +127,6 @@ def _read_files(ctx: _Context, start: int) -> Iterator[Record]:
             yield ctx.reject(rel, RejectReason.UNREADABLE, f"{type(exc).__name__}: {exc}")
             continue
         yield record
-
-
-def _read_jsonl(ctx: _Context, start: int) -> Iterator[Record]:
-    path = ctx.unit.paths[0]
-    rel = ctx.rel(path)
-    limit = 2 * ctx.max_bytes + 65536  # a JSON line may escape its text to twice its size
-    seen_ids: set[bytes] = set()
-    index = 0  # non-blank lines: the records of this file
-    lineno = 0
-    try:
-        stream = open_binary(path)
-    except OSError as exc:
-        if start == 0:
-            yield ctx.reject(rel, RejectReason.UNREADABLE, f"{type(exc).__name__}: {exc}")
-        return
-    with stream:
-        try:
-            for line, size in iter_lines(stream, limit):
-                lineno += 1
-                if lineno == 1:
-                    line = line.removeprefix(codecs.BOM_UTF8)  # a byte-order mark is not part of the JSON
-                    if _looks_like_a_document(line):
-                        document = _load_document(path)
-                        if document is not NOT_ONE_DOCUMENT:
-                            yield from _skip(_document_records(ctx, rel, document), start)
-                            return
-                if not line.strip():
-                    continue  # a blank line is not a record
-                index += 1
-                locator = f"{rel}:{lineno}"
-                if index <= start:
-                    if ctx.spec.id_field:  # remember the ids of skipped records for duplicate checks
-                        _remember_id(ctx, line, locator, seen_ids)
-                    continue
-                if size > limit or (size == limit and not line.endswith(b"\n")):
-                    yield ctx.reject(
-                        locator,
-                        RejectReason.TOO_LARGE,
-                        f"line of {size} bytes > max_doc_bytes {ctx.max_bytes}",
-                        line,
-                        size,
-                    )
-                    continue
-                try:
-                    obj = json.loads(line)
-                except UnicodeDecodeError as exc:
-                    yield ctx.reject(locator, RejectReason.INVALID_UTF8, f"not valid UTF-8: {exc.reason}", line)
-                    continue
-                except ValueError as exc:
-                    yield ctx.reject(locator, RejectReason.MALFORMED_JSON, f"{exc}", line)
-                    continue
-                if not isinstance(obj, dict):
-                    yield ctx.reject(
-                        locator,
-                        RejectReason.MALFORMED_JSON,
-                        f"a JSON {type(obj).__name__}, expected an object",
-                        line,
-                    )
-                    continue
-                yield _unique(ctx, ctx.from_row(obj, locator), locator, seen_ids)
-        except (OSError, EOFError, ValueError) as exc:  # a truncated or corrupt compressed stream
-            index += 1
-            if index > start:
-                yield ctx.reject(
-                    f"{rel}:{lineno + 1}",
-                    RejectReason.MALFORMED_FILE,
-                    f"stream unreadable after line {lineno}: {type(exc).__name__}: {exc}",
-                )
-
-
-def _unique(ctx: _Context, record: Record, locator: str, seen_ids: set[bytes]) -> Record:
-    """`record`, or a duplicate_id reject when its id (from `id_field`) appeared earlier in the file."""
-    if isinstance(record, Doc) and ctx.spec.id_field:
-        key = bytes.fromhex(record.id)[:16]
-        if key in seen_ids:
-            return ctx.reject(
-                locator, RejectReason.DUPLICATE_ID, f"id {record.locator!r} appears earlier in this file", record.text
-            )
-        seen_ids.add(key)
-    return record
-
-
-# A file that is one JSON document (pretty-printed) rather than JSON Lines is loaded whole, up to this size.
-DOCUMENT_MAX_BYTES = 256 * 1024 * 1024
-NOT_ONE_DOCUMENT = object()
-
-
-def _looks_like_a_document(first_line: bytes) -> bool:
-    """An array, or an object whose first line alone is not valid JSON (a pretty-printed document)."""
-    head = first_line.lstrip()
-    if head.startswith(b"["):
-        return True
-    if not head.startswith(b"{"):
-        return False
-    try:
-        json.loads(first_line)
-    except ValueError:
-        return True
-    return False
-
-
-class _TooLarge:
-    """A JSON document over DOCUMENT_MAX_BYTES: not loaded."""
-
-
-def _load_document(path: str) -> Any:
-    """The file parsed as one JSON value, `_TooLarge()`, or NOT_ONE_DOCUMENT (then it is read as JSON Lines)."""
-    try:
-        with open_binary(path) as fh:
-            data = fh.read(DOCUMENT_MAX_BYTES + 1)
-        if len(data) > DOCUMENT_MAX_BYTES:
-            return _TooLarge()
-        return json.loads(data.removeprefix(codecs.BOM_UTF8))
-    except (OSError, EOFError, ValueError):
-        return NOT_ONE_DOCUMENT
-
-
-def _json_kind(value: Any) -> str:
-    kinds = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
-    return "null" if value is None else kinds.get(type(value), type(value).__name__)
-
-
-def _document_records(ctx: _Context, rel: str, document: Any) -> Iterator[Record]:
-    """An array of objects: one record per element, by the rules of JSON Lines. Any other document is one
-    malformed_file reject that says what it is."""
-    if isinstance(document, _TooLarge):
-        yield ctx.reject(
-            rel,
-            RejectReason.MALFORMED_FILE,
-            f"one JSON document over {DOCUMENT_MAX_BYTES // 2**20} MiB, not JSON Lines: "
-            "convert it with `jq -c '.[]'` (one record a line is read in bounded memory)",
-        )
-        return
-    if not isinstance(document, list):
-        found = f"one JSON {_json_kind(document)}"
-        if isinstance(document, dict):
-            found += f" (keys: {', '.join(list(document)[:8])})"
-        yield ctx.reject(
-            rel,
-            RejectReason.MALFORMED_FILE,
-            f"{found}, not records: a JSON source holds JSON Lines or an array of objects",
-            json.dumps(document, default=str)[:EXCERPT_CHARS],
-        )
-        return
-    seen_ids: set[bytes] = set()
-    for index, element in enumerate(document):
-        locator = f"{rel}#{index}"
-        if not isinstance(element, dict):
-            yield ctx.reject(
-                locator,
-                RejectReason.MALFORMED_JSON,
-                f"a JSON {_json_kind(element)} in the array, expected an object",
-                json.dumps(element, default=str)[:EXCERPT_CHARS],
-            )
-            continue
-        yield _unique(ctx, ctx.from_row(element, locator), locator, seen_ids)
-
-
-def _remember_id(ctx: _Context, line: bytes, locator: str, seen_ids: set[bytes]) -> None:
-    try:
-        obj = json.loads(line)
-    except ValueError:
-        return
-    if isinstance(obj, dict):
-        record = ctx.from_row(obj, locator)
-        if isinstance(record, Doc):
-            seen_ids.add(bytes.fromhex(record.id)[:16])
 
 
 def _read_parquet(ctx: _Context, start: int) -> Iterator[Record]:
@@ -347,7 +175,7 @@ def _read_parquet(ctx: _Context, start: int) -> Iterator[Record]:
                 )
             row_no += n_rows
 
-    yield from _skip(records(), start)
+    yield from skip(records(), start)
 
 
 def _read_arrow(ctx: _Context, start: int) -> Iterator[Record]:
@@ -382,7 +210,7 @@ def _read_arrow(ctx: _Context, start: int) -> Iterator[Record]:
         except (OSError, pa.ArrowException) as exc:
             yield ctx.reject(f"{rel}#{row_no}", RejectReason.MALFORMED_FILE, f"unreadable after {row_no} rows: {exc}")
 
-    yield from _skip(records(), start)
+    yield from skip(records(), start)
 
 
 def _read_csv(ctx: _Context, start: int) -> Iterator[Record]:
@@ -441,7 +269,7 @@ def _read_csv(ctx: _Context, start: int) -> Iterator[Record]:
                     continue
                 yield ctx.from_row(dict(zip(header, values, strict=True)), f"{rel}:{line + 1}")
 
-    yield from _skip(records(), start)
+    yield from skip(records(), start)
 
 
 def _not_read(ctx: _Context, start: int) -> Iterator[Record]:
@@ -453,7 +281,7 @@ def _not_read(ctx: _Context, start: int) -> Iterator[Record]:
 READERS: dict[str, Callable[[_Context, int], Iterator[Record]]] = {
     "text": _read_files,
     "code": _read_files,
-    "jsonl": _read_jsonl,
+    "jsonl": read_jsonl,
     "parquet": _read_parquet,
     "csv": _read_csv,
     "hf": _read_arrow,
@@ -461,13 +289,14 @@ READERS: dict[str, Callable[[_Context, int], Iterator[Record]]] = {
 }
 
 
-def read_unit(unit: InputUnit, max_doc_bytes: int, start: int = 0) -> Iterator[Record]:
-    """Every record of `unit` after the first `start`, as Doc or Reject rows."""
+def read_unit(unit: InputUnit, max_doc_bytes: int, start: int = 0, hash_text: bool = True) -> Iterator[Record]:
+    """Every record of `unit` after the first `start`, as Doc or Reject rows. Without `hash_text`, Docs leave
+    `text_hash` empty (`curators.ingest.records.text_hashes` fills a batch of them at once)."""
     try:
         reader = READERS[unit.format]
     except KeyError:
         raise SourceError(f"unknown format {unit.format!r}", hint=f"formats: {', '.join(READERS)}") from None
-    ctx = _Context(unit, max_doc_bytes)
+    ctx = _Context(unit, max_doc_bytes, hash_text)
     return _guarded(ctx, reader(ctx, start), start)
 
 

@@ -22,11 +22,15 @@ import codecs
 import hashlib
 import json
 import os
+import re
 import unicodedata
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 EXCERPT_CHARS = 200
 
@@ -88,6 +92,79 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
 
 
+# `text_hashes` is `[text_hash(t) for t in texts]`, vectorised (hand-written for speed: the word list that
+# `str.split` builds was the largest cost of ingest). It collapses whitespace on bytes with numpy instead:
+# - `str.split()` splits on these ten ASCII characters (`str.isspace`), and on the Unicode spaces of
+#   `_WIDE_SPACE`; a text holding one of those (after NFC and lower case) takes the reference path.
+# - On ASCII text NFC changes nothing and `str.lower` maps A-Z only: one `bytes.translate` lowers it and turns
+#   every space into b" "; a non-ASCII text is lowered by Python first (str.lower never makes A-Z).
+# - Texts are joined with NUL (a text holding NUL takes the reference path); a space is kept when the byte
+#   before it is not one; each text is then split out at the NULs and stripped of one space at each end.
+# tests/curators/ingest/test_fast_paths.py checks it against `text_hash` on hostile and random text.
+_ASCII_SPACE = b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"
+_FOLD = bytes.maketrans(bytes(range(65, 91)) + _ASCII_SPACE, bytes(range(97, 123)) + b" " * len(_ASCII_SPACE))
+_WIDE_SPACE = re.compile("[" + "".join(c for c in map(chr, range(128, 0x3001)) if c.isspace()) + "]")
+HASH_CHUNK_BYTES = 512 * 1024  # text collapsed per numpy pass: its arrays stay in the CPU's cache
+
+
+def _collapsed(joined: bytes) -> list[bytes]:
+    """The NUL-separated texts of `joined` (UTF-8, lowered by Python if not ASCII), lowered, every run of spaces
+    made one space and stripped."""
+    x = np.frombuffer(joined.translate(_FOLD), np.uint8)
+    solid = x != 32
+    keep = np.empty_like(solid)  # a byte is kept unless it is a space after a space
+    keep[:1] = solid[:1]
+    np.logical_or(solid[1:], solid[:-1], out=keep[1:])
+    return [piece.strip(b" ") for piece in x[keep].tobytes().split(b"\x00")]
+
+
+def _groups(items: list[tuple[int, Any]]) -> Iterator[list[tuple[int, Any]]]:
+    """`items` (index, text) in consecutive groups of about HASH_CHUNK_BYTES of text."""
+    group: list[tuple[int, Any]] = []
+    size = 0
+    for item in items:
+        group.append(item)
+        size += len(item[1])
+        if size >= HASH_CHUNK_BYTES:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
+
+
+def text_hashes(texts: Sequence[str]) -> list[str]:
+    """`text_hash` of each text, in order: the same values, computed a batch at a time."""
+    hashes = [""] * len(texts)
+    ascii_texts: list[tuple[int, Any]] = []
+    other: list[tuple[int, Any]] = []
+    for i, text in enumerate(texts):
+        if text.isascii():
+            ascii_texts.append((i, text))
+            continue
+        lowered = unicodedata.normalize("NFC", text).lower()
+        if "\x00" in text or _WIDE_SPACE.search(lowered):
+            hashes[i] = text_hash(text)
+            continue
+        try:
+            other.append((i, lowered.encode("utf-8")))
+        except UnicodeEncodeError:  # a lone surrogate: the reference path says what is wrong
+            hashes[i] = text_hash(text)
+    sha256 = hashlib.sha256
+    for group in _groups(ascii_texts):  # joined as one str, then bytes: no bytes object per text
+        pieces = _collapsed("\x00".join([text for _, text in group]).encode("ascii"))
+        if len(pieces) == len(group):
+            for (i, _), piece in zip(group, pieces, strict=True):
+                hashes[i] = sha256(piece).hexdigest()
+        else:  # a text holds NUL: the reference path for this group
+            for i, text in group:
+                hashes[i] = text_hash(text)
+    for group in _groups(other):
+        pieces = _collapsed(b"\x00".join([data for _, data in group]))
+        for (i, _), piece in zip(group, pieces, strict=True):
+            hashes[i] = sha256(piece).hexdigest()
+    return hashes
+
+
 def excerpt(value: str | bytes | None, limit: int = EXCERPT_CHARS) -> str:
     """The start of an input, made printable (invalid bytes and control characters escaped),
     at most `limit` characters."""
@@ -123,13 +200,34 @@ def _decode(data: bytes, encoding: str) -> str:
     return data.decode(encoding)
 
 
+# json.dumps(meta, ensure_ascii=..., default=str, sort_keys=True), without building an encoder per row; and
+# for the common meta of string keys and values, its output written directly: sorted items, each string
+# escaped by the function json.dumps(ensure_ascii=False) uses, joined by its separators.
+_META_JSON = json.JSONEncoder(ensure_ascii=False, default=str, sort_keys=True).encode
+_META_JSON_ASCII = json.JSONEncoder(ensure_ascii=True, default=str, sort_keys=True).encode
+_JSON_STRING = json.encoder.encode_basestring
+
+
+def _strings_json(meta: dict[str, Any]) -> str | None:
+    """`_META_JSON(meta)` when every key and value is a string, else None."""
+    parts = []
+    for key, value in sorted(meta.items()):
+        if type(value) is not str or type(key) is not str:
+            return None
+        parts.append(f"{_JSON_STRING(key)}: {_JSON_STRING(value)}")
+    return "{" + ", ".join(parts) + "}"
+
+
 def _json_meta(meta: dict[str, Any]) -> str:
+    if not meta:
+        return "{}"
     try:
-        text = json.dumps(meta, ensure_ascii=False, default=str, sort_keys=True)
-        text.encode("utf-8")
+        text = _strings_json(meta) or _META_JSON(meta)
+        if not text.isascii():
+            text.encode("utf-8")
         return text
     except UnicodeEncodeError:
-        return json.dumps(meta, ensure_ascii=True, default=str, sort_keys=True)
+        return _META_JSON_ASCII(meta)
 
 
 def make_record(
@@ -140,8 +238,28 @@ def make_record(
     max_bytes: int,
     encoding: str = "utf-8",
     lang: str | None = None,
+    hash_text: bool = True,
 ) -> Record:
-    """Check one document's text (bytes from a file, or a str from a table) and make its row."""
+    """Check one document's text (bytes from a file, or a str from a table) and make its row. Without
+    `hash_text` the Doc's `text_hash` is left empty, for the caller to fill with `text_hashes` (in batches)."""
+    if (
+        type(value) is str
+        and value.isascii()  # (O(1) in CPython) one byte a character, so no surrogates
+        and 0 < len(value) <= max_bytes
+        and "\x00" not in value
+        and not value.isspace()
+    ):  # the common case, passing every check below: its Doc at once
+        return Doc(
+            doc_id(source, locator),
+            source,
+            locator,
+            value,
+            text_hash(value) if hash_text else "",
+            len(value),
+            len(value),
+            lang,
+            _json_meta(meta),
+        )
 
     def reject(reason: RejectReason, detail: str, n_bytes: int | None = None) -> Reject:
         return Reject(source, locator, reason, detail, excerpt(value), n_bytes)
@@ -187,7 +305,7 @@ def make_record(
         source=source,
         locator=locator,
         text=text,
-        text_hash=text_hash(text),
+        text_hash=text_hash(text) if hash_text else "",
         n_chars=len(text),
         n_bytes=n_bytes,
         lang=lang,

@@ -10,17 +10,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 from pydantic import BaseModel
 
 from curators.ingest.config import IngestConfig
 from curators.ingest.plan import InputUnit
 from curators.ingest.readers import read_unit
-from curators.ingest.records import Doc
+from curators.ingest.records import Doc, Reject, text_hashes
 from warehouse.schemas import DOCS, REJECTS
-from warehouse.shards import CheckpointWriter
+from warehouse.shards import CheckpointWriter, check_columns
 
 ProgressFn = Callable[[int, int], None]  # (records, bytes) since the last call
 PROGRESS_EVERY = 256
+# How `docs` shards are written (not what): a dictionary only for the columns that repeat a few values (ids and
+# texts are unique: their dictionary was work for nothing), no min/max statistics of texts and meta (they prune
+# no query). A quarter less time than pyarrow's defaults, same rows.
+DOCS_PARQUET = {
+    "use_dictionary": ["source", "lang", "run_id"],
+    "write_statistics": ["id", "source", "locator", "text_hash", "n_chars", "n_bytes", "lang", "run_id"],
+}
 
 
 class UnitResult(BaseModel):
@@ -50,6 +59,7 @@ def ingest_unit(
         fingerprint=unit.fingerprint(),
         max_rows=config.shard_rows,
         max_bytes=config.shard_bytes,
+        parquet={"docs": DOCS_PARQUET},
     )
     point = writer.resume()
     if point.finished:
@@ -66,49 +76,28 @@ def ingest_unit(
         )
 
     cursor = point.cursor
-    pending_records = pending_bytes = 0
-    for record in read_unit(unit, config.max_doc_bytes, start=cursor):
+    docs: list[Doc] = []
+    rejects: list[Reject] = []
+    buffered_bytes = pending_records = pending_bytes = 0
+    max_rows, max_bytes = config.shard_rows, config.shard_bytes
+    for record in read_unit(unit, config.max_doc_bytes, start=cursor, hash_text=False):
         cursor += 1
-        if isinstance(record, Doc):
-            writer.add(
-                "docs",
-                {
-                    "id": record.id,
-                    "source": record.source,
-                    "locator": record.locator,
-                    "text": record.text,
-                    "text_hash": record.text_hash,
-                    "n_chars": record.n_chars,
-                    "n_bytes": record.n_bytes,
-                    "lang": record.lang,
-                    "meta": record.meta,
-                    "run_id": run_id,
-                },
-                n_bytes=record.n_bytes,
-            )
+        if type(record) is Doc:
+            docs.append(record)
+            buffered_bytes += record.n_bytes
             pending_bytes += record.n_bytes
         else:
-            writer.add(
-                "rejects",
-                {
-                    "source": record.source,
-                    "locator": record.locator,
-                    "reason": str(record.reason),
-                    "detail": record.detail,
-                    "excerpt": record.excerpt,
-                    "n_bytes": record.n_bytes,
-                    "run_id": run_id,
-                },
-                n_bytes=len(record.excerpt),
-            )
+            rejects.append(record)
+            buffered_bytes += len(record.excerpt)
             pending_bytes += record.n_bytes or 0
-        if writer.should_flush:
-            writer.flush(cursor)
+        if len(docs) + len(rejects) >= max_rows or buffered_bytes >= max_bytes:
+            writer.flush_tables(shard_tables(docs, rejects, run_id), cursor)
+            docs, rejects, buffered_bytes = [], [], 0
         pending_records += 1
         if progress and pending_records >= PROGRESS_EVERY:
             progress(pending_records, pending_bytes)
             pending_records = pending_bytes = 0
-    writer.flush(cursor, final=True)
+    writer.flush_tables(shard_tables(docs, rejects, run_id), cursor, final=True)
     if progress:
         progress(pending_records, pending_bytes)
     return UnitResult(
@@ -119,3 +108,76 @@ def ingest_unit(
         rejected=writer.rows_written["rejects"],
         resumed_at=point.cursor,
     )
+
+
+def _strings(values: list[str | None], large: bool = False) -> pa.Array:
+    """A (large_)string array of `values` built from one buffer. Hand-written for speed: `pa.array` converts value
+    by value, and imports pandas on its first call (a second of every worker process's start)."""
+    n = len(values)
+    nulls = None in values
+    if not nulls and all(map(str.isascii, values)):  # one join: a character is a byte
+        data = "".join(values).encode("ascii")  # type: ignore[arg-type] (no None here)
+        lengths = np.fromiter(map(len, values), np.int64, n)  # type: ignore[arg-type]
+    else:
+        encoded = [b"" if v is None else v.encode("utf-8") for v in values]
+        data = b"".join(encoded)
+        lengths = np.fromiter(map(len, encoded), np.int64, n)
+    if not large and len(data) >= 2**31:
+        raise ValueError("over 2 GiB of strings in one column of a shard")
+    offsets = np.zeros(n + 1, np.int64 if large else np.int32)
+    offsets[1:] = np.cumsum(lengths)
+    validity = _validity([v is not None for v in values]) if nulls else None
+    kind = pa.large_string() if large else pa.string()
+    return pa.Array.from_buffers(kind, n, [validity, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def _ints(values: list[int | None]) -> pa.Array:
+    """An int64 array of `values` (see `_strings`)."""
+    nulls = None in values
+    data = np.fromiter((0 if v is None else v for v in values) if nulls else values, np.int64, len(values))
+    validity = _validity([v is not None for v in values]) if nulls else None
+    return pa.Array.from_buffers(pa.int64(), len(values), [validity, pa.py_buffer(data)])
+
+
+def _validity(valid: list[bool]) -> pa.Buffer | None:
+    """Arrow's validity bitmap of the values (little-endian bits), or None when none is null."""
+    mask = np.array(valid, np.bool_)
+    return None if mask.all() else pa.py_buffer(np.packbits(mask, bitorder="little"))
+
+
+def shard_tables(docs: list[Doc], rejects: list[Reject], run_id: str) -> dict[str, pa.Table]:
+    """One checkpoint's `docs` and `rejects` as Arrow tables, built column by column (not row by row), with the
+    text hashes of the documents computed here in one batch (`text_hashes`)."""
+    texts = [d.text for d in docs]
+    tables = {
+        "docs": pa.Table.from_arrays(
+            [
+                _strings([d.id for d in docs]),
+                _strings([d.source for d in docs]),
+                _strings([d.locator for d in docs]),
+                _strings(texts, large=True),
+                _strings(text_hashes(texts)),
+                _ints([d.n_chars for d in docs]),
+                _ints([d.n_bytes for d in docs]),
+                _strings([d.lang for d in docs]),
+                _strings([d.meta for d in docs]),
+                _strings([run_id] * len(docs)),
+            ],
+            schema=DOCS,
+        ),
+        "rejects": pa.Table.from_arrays(
+            [
+                _strings([r.source for r in rejects]),
+                _strings([r.locator for r in rejects]),
+                _strings([str(r.reason) for r in rejects]),
+                _strings([r.detail for r in rejects]),
+                _strings([r.excerpt for r in rejects]),
+                _ints([r.n_bytes for r in rejects]),
+                _strings([run_id] * len(rejects)),
+            ],
+            schema=REJECTS,
+        ),
+    }
+    for name, table in tables.items():
+        check_columns(name, table)
+    return tables

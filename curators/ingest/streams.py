@@ -5,9 +5,18 @@ from __future__ import annotations
 import gzip
 import io
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, TypeVar
 
 from curators.ingest.records import EXCERPT_CHARS
+
+T = TypeVar("T")
+
+
+def skip(items: Iterator[T], start: int) -> Iterator[T]:
+    """`items` after the first `start` (a reader resuming from its last checkpoint)."""
+    for i, item in enumerate(items):
+        if i >= start:
+            yield item
 
 
 def open_binary(path: str) -> IO[bytes]:

@@ -63,3 +63,28 @@ def test_rerun_resumes_and_redoes_nothing(tmp_path: Path, data_root: Path) -> No
 
     fresh = ingest_flow(str(data_root), config, fresh=True)
     assert fresh.run_id != first.run_id and fresh.units_skipped == 0
+
+
+def test_units_in_worker_processes_write_what_threads_write(tmp_path: Path) -> None:
+    """The hostile corpus beside a JSON Lines file split into byte ranges: the flow's units in 2 worker processes
+    write the rows that the same units write in the flow's threads; each rerun redoes nothing."""
+    planted = hostile_corpus(tmp_path / "corpus")
+    lines = [json.dumps({"text": f"Document {i}: " + "word " * (i % 50), "i": i}) for i in range(3000)]
+    lines[1234] = '{"text": broken'
+    (planted.root / "large.jsonl").write_text("\n".join(lines) + "\n")
+    config = IngestConfig(sources=[SourceSpec(path=str(planted.root), name="hostile")], files_per_unit=4)
+    config = config.model_copy(update={"split_bytes": 40_000})
+    roots = {workers: tmp_path / f"w{workers}" for workers in (0, 2)}
+    summaries = {workers: ingest_flow(str(root), config, workers=workers) for workers, root in roots.items()}
+    for summary in summaries.values():
+        assert summary.status == "finished" and not summary.units_failed
+        assert summary.seen == planted.seen + 3000 == summary.ingested + summary.rejected
+    assert summaries[0].units == summaries[2].units > 10  # the large file is several units
+    tables = {
+        "docs": "SELECT id, locator, text_hash, n_bytes, meta FROM docs ORDER BY id",
+        "rejects": "SELECT locator, reason, detail FROM rejects ORDER BY ALL",
+    }
+    for sql in tables.values():
+        assert query(roots[0], sql)[1] == query(roots[2], sql)[1]
+    again = ingest_flow(str(roots[2]), config, workers=2)
+    assert again.units_skipped == again.units and again.run_id == summaries[2].run_id
