@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from prefect import task
+from prefect import get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
@@ -27,11 +27,13 @@ from curators.llm.config import LLMConfig
 from curators.llm.endpoint import context_for, endpoint_for, expected_model
 from curators.llm.gateway import Endpoint, GatewayStats
 from curators.llm.runner import LLMStage, LLMStageSummary, plan, run_stage, summarize
+from curators.llm.store import Batch, statuses_of_run
 from curators.settings import Settings, api_key_from_env
 from curators.synth.exercises import ExerciseStage
 from curators.synth.textbooks import TextbookStage
 from flows import progress
 from flows.env import flow_settings
+from flows.runners import dask_workers, on_this_machine
 from warehouse.runs import open_run
 
 # Stage name -> its declaration, built from (data root, run id, run config, model[, round]).
@@ -66,12 +68,68 @@ def llm_stage_task(
     model: str,
     local: bool,
     round: int = 0,
+    only: list[int] | None = None,
 ) -> LLMStageSummary:
+    """Write the stage's pending batches (`only`: these batches)."""
     key = None if local else api_key_from_env()
     endpoint = Endpoint(base_url=base_url, model=model, local=local, api_key=key or "not-needed")
     root = Path(data_root)
     built = build_stage(stage, root, run_id, config, model, round)
-    return run_stage(root, run_id, built, llm, endpoint, on_result=progress.get("llm", data_root))
+    return run_stage(root, run_id, built, llm, endpoint, on_result=progress.get("llm", data_root), only=only)
+
+
+def split_limits(llm: LLMConfig, parts: int) -> LLMConfig:
+    """Each of `parts` tasks that write at the same time gets its share of the limits (requests in flight,
+    requests and tokens per minute), so that together they ask the endpoint no more than one process would."""
+    return llm.model_copy(
+        update={
+            "concurrency": max(1, llm.concurrency // parts),
+            "rpm": None if llm.rpm is None else max(1, llm.rpm // parts),
+            "tpm": None if llm.tpm is None else max(1, llm.tpm // parts),
+        }
+    )
+
+
+def write_batches(
+    stage: str, root: Path, run_id: str, config: BaseModel, llm: LLMConfig, ep: Endpoint, built: LLMStage, round: int
+) -> LLMStageSummary:
+    """The round's pending batches: in this process, or each batch a task on the flow's Dask cluster (`--runner
+    dask`) with the limits split between the tasks that run at once. The embedded endpoint listens on loopback:
+    its batches go to the cluster only when every worker runs on this machine."""
+    _, batches = plan(root, run_id, built)
+    todo = [b.index for b in batches if not b.done]
+    workers = dask_workers()
+    if workers and ep.local and not on_this_machine(list(workers)):
+        get_run_logger().warning(
+            "the LLM batches run here, not on the cluster: the embedded endpoint listens on 127.0.0.1, which the "
+            "workers cannot reach (configure an endpoint they reach: settings.llm_base_url)"
+        )
+        workers = {}
+    if not workers or len(todo) < 2:
+        return llm_stage_task(stage, str(root), run_id, config, llm, ep.base_url, ep.model, ep.local, round)
+    parts = min(len(todo), sum(workers.values()))
+    share = split_limits(llm, parts)
+    futures = llm_stage_task.map(
+        *(unmapped(v) for v in (stage, str(root), run_id, config, share, ep.base_url, ep.model, ep.local, round)),
+        only=[[index] for index in todo],
+    )
+    return merge_parts([f.result() for f in futures], root, run_id, built, batches)
+
+
+def merge_parts(
+    parts: list[LLMStageSummary], root: Path, run_id: str, stage: LLMStage, batches: list[Batch]
+) -> LLMStageSummary:
+    """One summary of a round written by several tasks: what they paid added up; the batches and the rows by
+    status read once all of them are done."""
+    paid = {f: sum(getattr(p, f) for p in parts) for f in ("cache_hits", "http_requests", "tokens_in", "tokens_out")}
+    return parts[0].model_copy(
+        update={
+            **paid,
+            "cost_usd": sum(p.cost_usd for p in parts),
+            "batches_skipped": sum(b.done for b in batches),
+            "by_status": statuses_of_run(root, stage.table, run_id),
+        }
+    )
 
 
 def run_llm_stage(
@@ -102,9 +160,7 @@ def run_llm_stage(
             if ep is None:
                 n_ctx = context_for(built.prompt_tokens, built.max_tokens)
                 ep = started.enter_context(endpoint_for(settings, llm, n_ctx=n_ctx))
-            summaries.append(
-                llm_stage_task(stage, str(root), run.run_id, config, llm, ep.base_url, ep.model, ep.local, round)
-            )
+            summaries.append(write_batches(stage, root, run.run_id, config, llm, ep, built, round))
         summary = merge_rounds(summaries)
         run.counts = summary.counts()
     return summary

@@ -119,7 +119,8 @@ def pipeline_flow(
                 label = config.label.model_copy(
                     update={"n": config.run.label_n, "max_doc_tokens": config.run.label_max_doc_tokens}
                 )
-                ran("label", label_flow(str(root), label, config.llm, config.embed, config.settings, fresh, wait))
+                labelled = mapped(label_flow)(str(root), label, config.llm, config.embed, config.settings, fresh, wait)
+                ran("label", labelled)
             else:
                 skip("label", "run.label_n is 0")
         trained_now = False

@@ -44,3 +44,24 @@ def dask_cluster(runner: Runner | str, address: str | None) -> Iterator[str | No
     workers = len(os.sched_getaffinity(0))
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         yield cluster.scheduler_address
+
+
+def dask_workers() -> dict[str, int]:
+    """The workers (address -> threads) of the Dask cluster the current flow run maps its tasks on; {} when its
+    task runner is not Dask (or no flow runs)."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    runner = getattr(context, "task_runner", None)
+    if runner is None or type(runner).__name__ != "DaskTaskRunner":
+        return {}
+    workers = runner.client.scheduler_info()["workers"]
+    return {address: int(info.get("nthreads", 1)) for address, info in sorted(workers.items())}
+
+
+def on_this_machine(addresses: list[str]) -> bool:
+    """Whether every worker address is a loopback one (a LocalCluster, or workers started on this machine on
+    127.0.0.1): only such workers reach a server that listens on loopback, like the embedded LLM endpoint."""
+    from urllib.parse import urlparse
+
+    return bool(addresses) and all(urlparse(a).hostname in ("127.0.0.1", "localhost", "::1") for a in addresses)

@@ -157,11 +157,13 @@ def run_stage(
     llm: LLMConfig,
     endpoint: Endpoint | None,
     on_result: OnResult | None = None,
+    only: list[int] | None = None,
 ) -> LLMStageSummary:
     """Ask for every item of the batches not yet written and write each batch once all its answers are in.
-    `endpoint` (serving `stage.model`) may be None only when nothing is pending."""
+    `endpoint` (serving `stage.model`) may be None only when nothing is pending. `only`: the indexes of the
+    batches this call writes (the others are another call's, e.g. other tasks on a cluster)."""
     requests, batches = plan(root, run_id, stage)
-    todo = [b for b in batches if not b.done]
+    todo = [b for b in batches if not b.done and (only is None or b.index in only)]
     stats = GatewayStats()
     if todo:
         if endpoint is None:

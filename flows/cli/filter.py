@@ -50,12 +50,15 @@ def label(
         help="Packaged model or .gguf path for the embedded endpoint (see `curate llm models`).",
     ),
     fresh: Fresh = False,
+    runner: RunnerOption = Runner.local,
+    dask_address: DaskAddress = None,
     wait: Wait = None,
 ) -> None:
     """Label a sample of documents for educational value (0-5) with an LLM.
 
     Uses the configured endpoint (CURATE_LLM_BASE_URL + CURATE_LLM_MODEL), else starts the embedded
-    llama.cpp server. Answers are cached in the warehouse: a rerun pays for nothing twice.
+    llama.cpp server. Answers are cached in the warehouse: a rerun pays for nothing twice. With `--runner dask`
+    each batch is a task on the cluster, the endpoint's limits split between the tasks that run at once.
     """
     c = context(ctx)
     overrides: dict[str, Any] = {
@@ -64,14 +67,26 @@ def label(
     if local_model:
         overrides["llm"] = {"local_model": local_model}
     config = c.config(overrides)
-    run_label(config, config.label, c.verbose, fresh, wait)
+    run_label(config, config.label, c.verbose, fresh, wait, runner, dask_address)
 
 
-def run_label(config: CurateConfig, label: LabelConfig, verbose: bool, fresh: bool, wait: float | None) -> Any:
+def run_label(
+    config: CurateConfig,
+    label: LabelConfig,
+    verbose: bool,
+    fresh: bool,
+    wait: float | None,
+    runner: Runner = Runner.local,
+    dask_address: str | None = None,
+) -> Any:
     from flows.cli.progress import StageBars
 
     config = for_flows(config, verbose, wait)
     from flows.label import label_flow
+    from flows.runners import task_runner
+
+    if runner is Runner.dask:
+        label_flow = label_flow.with_options(task_runner=task_runner(runner, dask_address))
 
     root = config.settings.data_root.resolve()
     bars = StageBars(root)

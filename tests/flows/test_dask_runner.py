@@ -1,7 +1,8 @@
 """`curate run --runner dask` on a Dask cluster the test starts on loopback (`dask scheduler` + `dask worker`):
-ingest units, quality shards, MinHash signatures, LSH band ranges, verification blocks and decontamination
-shards run as tasks on its workers, and the warehouse ends with the same `docs`, `rejects`, `quality`, `dups`
-and `contamination` rows as the local run of the same input."""
+ingest units, quality shards, LLM label batches (against a loopback endpoint), MinHash signatures, LSH band
+ranges, verification blocks and decontamination shards run as tasks on its workers, and the warehouse ends with
+the same `docs`, `rejects`, `quality`, `labels`, `dups` and `contamination` rows as the local run of the same
+input."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import yaml
 
 from flows.cli import main
 from tests.curators.dedup.test_clusters import real_texts
+from tests.fake_llm import FakeLLM
 from warehouse.catalog import query
 
 pytestmark = pytest.mark.slow
@@ -27,6 +29,7 @@ TABLES = {
     "dups": "SELECT id, dup_of, method, round(similarity, 6) FROM dups ORDER BY id",
     "contamination": "SELECT id, benchmark, item_id FROM contamination ORDER BY ALL",
     "quality": "SELECT * EXCLUDE (run_id) FROM quality ORDER BY id",
+    "labels": "SELECT id, score, status FROM labels ORDER BY id",
 }
 
 
@@ -58,22 +61,40 @@ def rows(root: Path) -> dict[str, list[tuple]]:
     return {name: query(root, sql)[1] for name, sql in TABLES.items()}
 
 
-def test_the_pipeline_on_a_dask_cluster_writes_what_the_local_run_writes(tmp_path: Path) -> None:
+def test_the_pipeline_on_a_dask_cluster_writes_what_the_local_run_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder, bench = corpus(tmp_path / "corpus")
     config = tmp_path / "curate.yaml"
     config.write_text(
         yaml.safe_dump(
             {
                 "ingest": {"sources": [{"path": str(folder), "name": "web", "format": "jsonl"}]},
-                "run": {"label_n": 0, "report": False},
+                "run": {"label_n": 6, "report": False},
+                "label": {"strategy": "random", "batch": 2, "quality_gate": False},  # three batches: three tasks
                 "decontam": {"benchmarks": [], "extra_jsonl": [str(bench)]},
             }
         )
     )
-    stages = ["--stages", "ingest", "--stages", "quality", "--stages", "dedup", "--stages", "decontam"]
+    stages = ["--stages", "ingest", "--stages", "quality", "--stages", "label", "--stages", "dedup"]
+    stages += ["--stages", "decontam"]
     local, on_dask = tmp_path / "local", tmp_path / "dask"
-    assert main(["-c", str(config), "-d", str(local), "run", *stages]) == 0
+    # The labelling endpoint listens on loopback: the workers (on this machine) reach it.
+    with FakeLLM(scorer=lambda text: 1 + len(text) % 5) as fake:
+        monkeypatch.setenv("CURATE_LLM_BASE_URL", fake.base_url)
+        monkeypatch.setenv("CURATE_LLM_MODEL", "scripted")
+        assert main(["-c", str(config), "-d", str(local), "run", *stages]) == 0
+        run_on_a_cluster(tmp_path, config, on_dask, stages)
+    ours, theirs = rows(local), rows(on_dask)
+    assert ours == theirs
+    # The input had what each table is for: 3 units, a broken line, exact and near copies, a benchmark item.
+    assert len(ours["docs"]) == 18 and [r[2] for r in ours["rejects"]] == ["malformed_json"]
+    assert {r[2] for r in ours["dups"]} == {"exact", "minhash"} and len(ours["contamination"]) >= 1
+    assert len(ours["quality"]) == 18
+    assert len(ours["labels"]) == 6 and {r[2] for r in ours["labels"]} == {"ok"}
 
+
+def run_on_a_cluster(tmp_path: Path, config: Path, on_dask: Path, stages: list[str]) -> None:
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "DASK_LOGGING__DISTRIBUTED": "warning"}
@@ -102,10 +123,4 @@ def test_the_pipeline_on_a_dask_cluster_writes_what_the_local_run_writes(tmp_pat
                 process.wait(timeout=30)
     print("task prefixes on the cluster:", seen)
     map_tasks = {"ingest_unit_task", "quality_task", "minhash_task", "band_task", "verify_task", "decontam_task"}
-    assert map_tasks <= set(seen), seen
-    ours, theirs = rows(local), rows(on_dask)
-    assert ours == theirs
-    # The input had what each table is for: 3 units, a broken line, exact and near copies, a benchmark item.
-    assert len(ours["docs"]) == 18 and [r[2] for r in ours["rejects"]] == ["malformed_json"]
-    assert {r[2] for r in ours["dups"]} == {"exact", "minhash"} and len(ours["contamination"]) >= 1
-    assert len(ours["quality"]) == 18
+    assert map_tasks | {"llm_stage_task"} <= set(seen), seen
