@@ -83,8 +83,11 @@ def test_documents_holding_benchmark_items_leave_curated(
     _, rows = query(data_root, "SELECT benchmark, matched FROM contamination WHERE target = 'docs'")
     assert all(len(matched.split()) >= 8 for _, matched in rows)  # the shared words, for a reader to check
 
-    # A rerun with the same settings checks nothing again; one with fewer sets replaces the evidence.
+    # Nothing changed: the command answers from its record; the flow run again (--rerun) checks nothing again;
+    # a run with fewer sets replaces the evidence.
     assert main(["-d", str(data_root), "decontam"]) == 0
+    assert "decontam: up to date" in capsys.readouterr().out
+    assert main(["-d", str(data_root), "decontam", "--rerun"]) == 0
     assert "0 of 1 shards checked now" in capsys.readouterr().out
     assert main(["-d", str(data_root), "decontam", "--benchmark", "gsm8k", "--benchmark", "squad"]) == 0
     assert set(contaminated(data_root)) == {"gsm8k-copy", "squad-copy"}

@@ -121,9 +121,10 @@ def test_dedup_finds_planted_duplicates_and_reruns_are_incremental(
     assert status == "finished" and first["verified"] == first["candidates"] >= 4 and first["reused"] == 0
     first_rows = dup_rows(data_root)
 
-    # A rerun computes no signature and verifies no pair again; the dups are the same.
+    # A rerun of the flow (--rerun: without it the command answers "up to date" from its record) computes no
+    # signature and verifies no pair again; the dups are the same.
     signature_files = {p: p.stat().st_mtime_ns for p, _ in done_shards(data_root, "minhash")}
-    assert main(["-d", str(data_root), "dedup"]) == 0
+    assert main(["-d", str(data_root), "dedup", "--rerun"]) == 0
     assert {p: p.stat().st_mtime_ns for p, _ in done_shards(data_root, "minhash")} == signature_files
     assert run_counts(data_root, "minhash")[1]["computed"] == 0
     _, again = run_counts(data_root, "dedup")
