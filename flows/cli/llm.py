@@ -38,7 +38,13 @@ def llm_models() -> None:
 def llm_serve(
     ctx: typer.Context,
     model: str | None = typer.Option(None, "--model", help="Packaged model name or .gguf path (default: config)."),
-    n_ctx: int = typer.Option(4096, "--n-ctx", help="Context window in tokens."),
+    n_ctx: int = typer.Option(4096, "--n-ctx", help="Context window of one request (of each slot), in tokens."),
+    slots: int | None = typer.Option(
+        None, "--slots", help="Requests llama-server decodes together (default: llm.local_slots, or by cores)."
+    ),
+    engine: str | None = typer.Option(
+        None, "--engine", help="auto, llama-server or llama-cpp-python (default: llm.local_engine)."
+    ),
     detach: bool = typer.Option(
         False, "--detach", help="Keep serving in the background; LLM stages of this data root use it."
     ),
@@ -57,9 +63,18 @@ def llm_serve(
     name = model or config.llm.local_model
     err.print(f"starting llama.cpp server on {name} ...")
     server = start_server(
-        name, n_ctx=n_ctx, n_threads=config.llm.local_threads, log_dir=Path(root) / "llm", detached=detach
+        name,
+        n_ctx=n_ctx,
+        n_threads=config.llm.local_threads,
+        log_dir=Path(root) / "llm",
+        detached=detach,
+        engine=engine or config.llm.local_engine,
+        slots=slots or config.llm.local_slots,
     )
-    out.print(f"serving {server.model} at {server.base_url} (pid {server.pid}, log {server.log})")
+    out.print(
+        f"serving {server.model} at {server.base_url} with {server.engine}, {server.slots} slot(s) "
+        f"(pid {server.pid}, log {server.log})"
+    )
     if detach:
         save_state(root, server)
         return
@@ -73,17 +88,25 @@ def llm_serve(
 
 @app.command("status")
 def llm_status(ctx: typer.Context) -> None:
-    """Is a detached embedded server running for this data root?"""
+    """Is a detached embedded server running for this data root, and which engine serves the embedded endpoint?"""
+    from curators.llm.llama_server import choose_engine
     from curators.llm.local_server import load_state
 
     config = context(ctx).config()
     if config.settings.llm_base_url:
         out.print(f"configured endpoint: {config.settings.llm_base_url} (model {config.settings.llm_model})")
+    try:
+        out.print(f"embedded engine: {choose_engine(config.llm.local_engine).reason}")
+    except CurateError as exc:
+        out.print(f"embedded engine: {exc}")
     server = load_state(config.settings.data_root)
     if server is None:
         out.print("no embedded server running (LLM stages start one when no endpoint is configured)")
     else:
-        out.print(f"embedded server: {server.model} at {server.base_url} (pid {server.pid})")
+        out.print(
+            f"embedded server: {server.model} at {server.base_url} with {server.engine}, {server.slots} slot(s) "
+            f"(pid {server.pid})"
+        )
 
 
 @app.command("stop")

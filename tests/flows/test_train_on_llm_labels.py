@@ -18,7 +18,7 @@ from curators.config import EmbedConfig, FilterConfig, IngestConfig, LabelConfig
 from curators.filter.forest import load_filter
 from curators.filter.label import CHARS_PER_TOKEN
 from curators.filter.store import check_trainable
-from curators.llm.local_server import TEST_MODEL
+from curators.llm.local_server import TEST_MODEL, completions_in_log
 from flows.ingest import ingest_flow
 from flows.label import label_flow
 from flows.train import train_flow
@@ -85,9 +85,7 @@ def test_a_filter_is_trained_on_labels_the_embedded_llm_gave(
     )
     assert all(raw and tokens_in > 0 and prompt_id.startswith("edu") for _, _, raw, tokens_in, prompt_id, _ in rows)
     assert all(key is not None for *_, key in rows)  # each ok label is a paid answer in the response cache
-    served = sum(
-        p.read_text(errors="replace").count("POST /v1/chat/completions") for p in (data_root / "llm").glob("*.log")
-    )
+    served = sum(completions_in_log(p) for p in (data_root / "llm").glob("*.log"))
     assert served == labelled.http_requests  # the llama.cpp server answered every request
     scores = [score for _, score, *_ in rows]
     assert all(0 <= s <= 5 for s in scores)

@@ -217,3 +217,31 @@ def test_rate_limiter_spaces_requests() -> None:
         return time.monotonic() - started
 
     assert asyncio.run(go()) >= 0.9  # the 2nd and 3rd wait ~0.5 s each
+
+
+def test_the_embedded_llama_server_gets_its_slots_and_json_schema_with_real_bounds() -> None:
+    with FakeLLM() as fake:
+        endpoint = Endpoint(fake.base_url, "fake-model", local=True, slots=3, engine="llama-server")
+        gw = Gateway(endpoint, LLMConfig(**FAST), ResponseCache(None))
+        gw.run_sync([request("b")])
+    assert gw.concurrency == 3 and gw.structured == "json_schema" and gw.timeout_s == 3 * FAST["timeout_s"]
+    score = fake.bodies[0]["response_format"]["json_schema"]["schema"]["properties"]["score"]
+    assert score["minimum"] == 0 and score["maximum"] == 5 and "enum" not in score
+
+
+def test_an_embedded_server_without_props_is_llama_cpp_python_one_request_at_a_time() -> None:
+    with FakeLLM() as fake:  # answers GET /props with no total_slots: not llama-server
+        endpoint = Endpoint(fake.base_url, "fake-model", local=True)
+        gw = Gateway(endpoint, LLMConfig(**FAST, concurrency=16), ResponseCache(None))
+        gw.run_sync([request("p")])
+    assert (endpoint.engine, endpoint.slots, gw.concurrency) == ("llama-cpp-python", 1, 1)
+    assert fake.bodies[0]["response_format"]["type"] == "json_object"
+    assert fake.bodies[0]["response_format"]["schema"]["properties"]["score"]["enum"] == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_share_of_the_slots_is_kept_when_the_engine_is_unknown() -> None:
+    with FakeLLM() as fake:  # no /props: llama-cpp-python, whatever share was given
+        endpoint = Endpoint(fake.base_url, "fake-model", local=True, slots=2)
+        gw = Gateway(endpoint, LLMConfig(**FAST), ResponseCache(None))
+        gw.run_sync([request("s")])
+    assert (endpoint.engine, gw.concurrency) == ("llama-cpp-python", 1)
