@@ -44,7 +44,10 @@ ENV_SETTINGS: dict[str, tuple[str, ...]] = {
 }
 
 
-def api_key_from_env(environ: Mapping[str, str] | None = None) -> str | None:
-    """The LLM API key from the environment (CURATE_LLM_API_KEY, then OPENAI_API_KEY)."""
+def api_key_from_env(environ: Mapping[str, str] | None = None, variable: str | None = None) -> str | None:
+    """The LLM API key from the environment: CURATE_LLM_API_KEY, then OPENAI_API_KEY; or, for an endpoint of
+    its own, only the `variable` named (`""`: that endpoint takes no key, and is sent none of ours)."""
     environ = os.environ if environ is None else environ
+    if variable is not None:
+        return environ.get(variable) or None if variable else None
     return next((environ[n] for n in ENV_SETTINGS["llm_api_key"] if environ.get(n)), None)

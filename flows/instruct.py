@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from prefect import flow
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel
 
 from curators.decontam.config import DecontamConfig
 from curators.dedup.config import DedupConfig
@@ -37,6 +37,7 @@ from curators.settings import Settings
 from flows.decontam import DecontamSummary, decontam_flow
 from flows.dedup import DedupSummary, dedup_flow
 from flows.llm_stage import merge_rounds, run_llm_stage
+from flows.runners import on_cluster
 from warehouse.catalog import query
 from warehouse.listings import table_shards
 from warehouse.lock import writer_lock
@@ -119,30 +120,24 @@ def instructions_flow(
 
 def _answering_endpoint(
     settings: Settings, llm: LLMConfig, answering: ResponseModel | None
-) -> tuple[Settings, LLMConfig]:
-    """The settings and LLM config a responses run of `answering` uses: a model at an endpoint of its own, a
+) -> tuple[Settings, LLMConfig, str | None]:
+    """The settings, LLM config and key variable a responses run of `answering` uses: a model at an endpoint of
+    its own (sent only the key of the variable it names, or none: never the configured endpoint's key), a
     model by name at the configured endpoint, or an embedded model on its own server."""
     if answering is None:
-        return settings, llm
+        return settings, llm, None
     if answering.base_url:
-        key = None
-        if answering.api_key_env:
-            key = os.environ.get(answering.api_key_env)
-            if not key:
-                raise ConfigError(
-                    f"the key of {answering.model} at {answering.base_url} is read from ${answering.api_key_env}, "
-                    "which is not set",
-                    hint=f"export {answering.api_key_env}=... (or drop api_key_env for an endpoint without a key)",
-                )
-        update = {
-            "llm_base_url": answering.base_url,
-            "llm_model": answering.model,
-            "llm_api_key": SecretStr(key) if key else None,
-        }
-        return settings.model_copy(update=update), llm
+        if answering.api_key_env and not os.environ.get(answering.api_key_env):
+            raise ConfigError(
+                f"the key of {answering.model} at {answering.base_url} is read from ${answering.api_key_env}, "
+                "which is not set",
+                hint=f"export {answering.api_key_env}=... (or drop api_key_env for an endpoint without a key)",
+            )
+        update = {"llm_base_url": answering.base_url, "llm_model": answering.model, "llm_api_key": None}
+        return settings.model_copy(update=update), llm, answering.api_key_env or ""
     if settings.llm_base_url:
-        return settings.model_copy(update={"llm_model": answering.model}), llm
-    return settings, llm.model_copy(update={"local_model": answering.model})
+        return settings.model_copy(update={"llm_model": answering.model}), llm, None
+    return settings, llm.model_copy(update={"local_model": answering.model}), None
 
 
 @flow(name="instruct-responses")
@@ -164,7 +159,7 @@ def responses_flow(
     models = config.responses.answering_models()
     summaries = []
     for index, answering in enumerate(models or [None]):
-        settings_k, llm_k = _answering_endpoint(settings, llm, answering)
+        settings_k, llm_k, key_env = _answering_endpoint(settings, llm, answering)
         run = ResponseRun(
             responses=config.responses,
             model=expected_model(settings_k, llm_k),
@@ -172,7 +167,11 @@ def responses_flow(
             model_index=index,
             models=max(1, len(models)),
         )
-        summaries.append(run_llm_stage(ResponseStage.name, data_root, run, llm_k, settings_k, fresh=fresh, wait=wait))
+        summaries.append(
+            run_llm_stage(
+                ResponseStage.name, data_root, run, llm_k, settings_k, fresh=fresh, wait=wait, api_key_env=key_env
+            )
+        )
     return merge_rounds(summaries, same_run=False)
 
 
@@ -251,21 +250,23 @@ def instruct_flow(
     settings: Settings | None = None,
     fresh: bool = False,
     wait: float | None = None,
+    dask_address: str | None = None,
 ) -> InstructSummary:
-    """`curate synth instructions|responses|judge|preferences`: the step, then (with `gates`, after new
-    instructions or responses) the gates, holding the writer lock for both."""
+    """`curate synth instructions|responses|judge|preferences`: the step (each batch a task on the Dask
+    scheduler at `dask_address` when there is one), then (with `gates`, after new instructions or responses)
+    the gates, holding the writer lock for both."""
     root = Path(data_root).resolve()
     generated = None
     with writer_lock(root, wait=wait, command=f"curate synth {step}"):
         common = {"settings": settings, "fresh": fresh, "wait": wait}
         if step == "instructions":
-            generated = instructions_flow(str(root), method, config, llm, **common)
+            generated = on_cluster(instructions_flow, dask_address)(str(root), method, config, llm, **common)
         elif step == "responses":
-            generated = responses_flow(str(root), config, llm, **common)
+            generated = on_cluster(responses_flow, dask_address)(str(root), config, llm, **common)
         elif step == "judge":
-            generated = judge_flow(str(root), config, llm, **common)
+            generated = on_cluster(judge_flow, dask_address)(str(root), config, llm, **common)
         elif step == "preferences":
-            generated = preferences_flow(str(root), config, llm, **common)
+            generated = on_cluster(preferences_flow, dask_address)(str(root), config, llm, **common)
         run_gates = step == "gates" or (gates and step in ("instructions", "responses"))
         checked = instruct_gates_flow(str(root), dedup, decontam, wait=wait) if run_gates else None
     return InstructSummary(generated=generated, gates=checked)

@@ -69,9 +69,11 @@ def llm_stage_task(
     local: bool,
     round: int = 0,
     only: list[int] | None = None,
+    api_key_env: str | None = None,
 ) -> LLMStageSummary:
-    """Write the stage's pending batches (`only`: these batches)."""
-    key = None if local else api_key_from_env()
+    """Write the stage's pending batches (`only`: these batches). The key is read here, from the variable
+    `api_key_env` names (default: CURATE_LLM_API_KEY / OPENAI_API_KEY), never passed as a parameter."""
+    key = None if local else api_key_from_env(variable=api_key_env)
     endpoint = Endpoint(base_url=base_url, model=model, local=local, api_key=key or "not-needed")
     root = Path(data_root)
     built = build_stage(stage, root, run_id, config, model, round)
@@ -91,14 +93,29 @@ def split_limits(llm: LLMConfig, parts: int) -> LLMConfig:
 
 
 def write_batches(
-    stage: str, root: Path, run_id: str, config: BaseModel, llm: LLMConfig, ep: Endpoint, built: LLMStage, round: int
+    stage: str,
+    root: Path,
+    run_id: str,
+    config: BaseModel,
+    llm: LLMConfig,
+    ep: Endpoint,
+    built: LLMStage,
+    round: int,
+    api_key_env: str | None = None,
 ) -> LLMStageSummary:
     """The round's pending batches: in this process, or each batch a task on the flow's Dask cluster (`--runner
     dask`) with the limits split between the tasks that run at once. The embedded endpoint listens on loopback:
-    its batches go to the cluster only when every worker runs on this machine."""
+    its batches go to the cluster only when every worker runs on this machine. A stage whose batches share
+    state (a pool filled as answers arrive) writes its round here."""
     _, batches = plan(root, run_id, built)
     todo = [b.index for b in batches if not b.done]
     workers = dask_workers()
+    if workers and built.batches_share_state:
+        get_run_logger().info(
+            "%s: the round's batches run here, one after another: each answer is checked against the ones before",
+            stage,
+        )
+        workers = {}
     if workers and ep.local and not on_this_machine(list(workers)):
         get_run_logger().warning(
             "the LLM batches run here, not on the cluster: the embedded endpoint listens on 127.0.0.1, which the "
@@ -106,12 +123,15 @@ def write_batches(
         )
         workers = {}
     if not workers or len(todo) < 2:
-        return llm_stage_task(stage, str(root), run_id, config, llm, ep.base_url, ep.model, ep.local, round)
+        return llm_stage_task(
+            stage, str(root), run_id, config, llm, ep.base_url, ep.model, ep.local, round, api_key_env=api_key_env
+        )
     parts = min(len(todo), sum(workers.values()))
     share = split_limits(llm, parts)
     futures = llm_stage_task.map(
         *(unmapped(v) for v in (stage, str(root), run_id, config, share, ep.base_url, ep.model, ep.local, round)),
         only=[[index] for index in todo],
+        api_key_env=unmapped(api_key_env),
     )
     return merge_parts([f.result() for f in futures], root, run_id, built, batches)
 
@@ -140,10 +160,12 @@ def run_llm_stage(
     settings: Settings,
     fresh: bool = False,
     wait: float | None = None,
+    api_key_env: str | None = None,
 ) -> LLMStageSummary:
     """One run of an LLM stage: resume or open the run, start the endpoint only if a batch is pending. A stage
     in rounds is built once per round (each round reads what the rounds before wrote); the endpoint, once
-    started, serves every later round."""
+    started, serves every later round. `api_key_env`: for an endpoint of its own, the variable that holds its
+    key (`""`: none), read where the requests are sent."""
     root = Path(data_root).resolve()
     settings = flow_settings(settings).model_copy(update={"data_root": root})
     model = expected_model(settings, llm)
@@ -160,7 +182,7 @@ def run_llm_stage(
             if ep is None:
                 n_ctx = context_for(built.prompt_tokens, built.max_tokens)
                 ep = started.enter_context(endpoint_for(settings, llm, n_ctx=n_ctx))
-            summaries.append(write_batches(stage, root, run.run_id, config, llm, ep, built, round))
+            summaries.append(write_batches(stage, root, run.run_id, config, llm, ep, built, round, api_key_env))
         summary = merge_rounds(summaries)
         run.counts = summary.counts()
     return summary

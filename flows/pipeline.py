@@ -32,7 +32,7 @@ from flows.ingest import IngestSummary, ingest_flow
 from flows.label import label_flow
 from flows.publish import ExportSummary, PushSummary, ReportSummary, export_flow, push_flow, report_flow
 from flows.quality import QualitySummary, quality_flow
-from flows.runners import Runner, dask_cluster, task_runner
+from flows.runners import dask_cluster, on_cluster
 from flows.score import ScoreSummary, score_flow
 from flows.train import train_flow
 from warehouse.listings import newest_filter
@@ -101,7 +101,7 @@ def pipeline_flow(
 
         def mapped(stage_flow: Any) -> Any:
             """The stage flow with its mapped tasks on the run's Dask cluster (`run.runner: dask`)."""
-            return stage_flow if on is None else stage_flow.with_options(task_runner=task_runner(Runner.dask, on))
+            return on_cluster(stage_flow, on)
 
         if "ingest" in selected:
             ran("ingest", mapped(ingest_flow)(str(root), config.ingest, fresh=fresh, wait=wait))

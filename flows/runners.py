@@ -29,6 +29,11 @@ def task_runner(runner: Runner | str = Runner.local, address: str | None = None)
     return ThreadPoolTaskRunner(max_workers=len(os.sched_getaffinity(0)))
 
 
+def on_cluster(stage_flow: Any, address: str | None) -> Any:
+    """`stage_flow` with its mapped tasks on the Dask scheduler at `address`; itself when there is none."""
+    return stage_flow if address is None else stage_flow.with_options(task_runner=task_runner(Runner.dask, address))
+
+
 @contextlib.contextmanager
 def dask_cluster(runner: Runner | str, address: str | None) -> Iterator[str | None]:
     """The scheduler address the stages of one run share: `address`, or a LocalCluster (one process per core)

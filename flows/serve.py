@@ -36,6 +36,7 @@ from curators.serve.schedules import late_runs_to_drop
 from flows.env import flow_settings
 from flows.pipeline import pipeline_flow
 from flows.prefect_server import find_server, start_server, stop_server
+from flows.runners import dask_cluster
 from warehouse.errors import WarehouseLocked
 from warehouse.lock import writer_lock
 
@@ -62,15 +63,19 @@ def scheduled_job(
             if job == "curate":
                 done = pipeline_flow(str(root), config, stages=stages)
                 return Failed(message=done.failed, data=done) if done.failed else done
-            return synth_job(root, config, stages)
+            with dask_cluster(config.run.runner, config.run.dask_address) as on:
+                return synth_job(root, config, stages, dask_address=on)
     except WarehouseLocked as exc:
         get_run_logger().warning("not run: %s (waited %.0f s)", exc, lock_wait_s)
         return Cancelled(message=f"not run: {exc} (waited {lock_wait_s:.0f} s)")
 
 
-def synth_job(root: Path, config: CurateConfig, steps: list[str] | None) -> dict[str, Any]:
-    """The synthetic-data steps in order (each resumable, each with its gates); a step with nothing to work
-    on (no textbook to write exercises from, no usable instruction...) is reported, not fatal."""
+def synth_job(
+    root: Path, config: CurateConfig, steps: list[str] | None, dask_address: str | None = None
+) -> dict[str, Any]:
+    """The synthetic-data steps in order (each resumable, each with its gates; their LLM batches on the Dask
+    scheduler at `dask_address` when there is one); a step with nothing to work on (no textbook to write
+    exercises from, no usable instruction...) is reported, not fatal."""
     from flows.instruct import instruct_flow
     from flows.synth import synth_flow
 
@@ -80,12 +85,12 @@ def synth_job(root: Path, config: CurateConfig, steps: list[str] | None) -> dict
             if step in ("textbooks", "exercises"):
                 summary = synth_flow(
                     str(root), step, config.synth, config.llm, config.dedup, config.decontam, config.embed,
-                    settings=config.settings,
+                    settings=config.settings, dask_address=dask_address,
                 )  # fmt: skip
             else:
                 summary = instruct_flow(
                     str(root), step, config.instruct, config.llm, config.dedup, config.decontam,
-                    settings=config.settings,
+                    settings=config.settings, dask_address=dask_address,
                 )  # fmt: skip
             done[step] = summary.model_dump(mode="json")
         except NothingToDo as exc:

@@ -25,7 +25,7 @@ from curators.synth.textbooks import TextbookRun, TextbookStage
 from flows.decontam import DecontamSummary, decontam_flow
 from flows.dedup import DedupSummary, dedup_flow
 from flows.llm_stage import run_llm_stage
-from flows.runners import Runner, task_runner
+from flows.runners import Runner, on_cluster, task_runner
 from flows.score import embed_shards, score_shards
 from warehouse.catalog import query
 from warehouse.listings import latest_run, newest_filter, table_shards
@@ -145,15 +145,19 @@ def synth_flow(
     settings: Settings | None = None,
     fresh: bool = False,
     wait: float | None = None,
+    dask_address: str | None = None,
 ) -> SynthSummary:
-    """`curate synth`: write textbooks or exercises, then (with `gates`) run the quality gates over every
-    generation, holding the writer lock for both."""
+    """`curate synth`: write textbooks or exercises (each batch a task on the Dask scheduler at `dask_address`
+    when there is one), then (with `gates`) run the quality gates over every generation, holding the writer lock
+    for both."""
     root = Path(data_root).resolve()
     generated = None
     with writer_lock(root, wait=wait, command=f"curate synth {what}"):
         if what == "textbooks":
-            generated = textbooks_flow(str(root), config, llm, settings=settings, fresh=fresh, wait=wait)
+            write = on_cluster(textbooks_flow, dask_address)
+            generated = write(str(root), config, llm, settings=settings, fresh=fresh, wait=wait)
         elif what == "exercises":
-            generated = exercises_flow(str(root), config, llm, settings=settings, fresh=fresh, wait=wait)
+            write = on_cluster(exercises_flow, dask_address)
+            generated = write(str(root), config, llm, settings=settings, fresh=fresh, wait=wait)
         checked = gates_flow(str(root), config, dedup, decontam, embed, wait=wait) if gates or what == "gates" else None
     return SynthSummary(generated=generated, gates=checked)

@@ -100,6 +100,11 @@ class InstructionStage(LLMStage):
     def batch_size(self) -> int:
         return self.config.batch
 
+    @property
+    def batches_share_state(self) -> bool:  # type: ignore[override]
+        """With a ROUGE-L pool, each answer is checked against those before it: one process writes the round."""
+        return self.pool is not None
+
     def _prompt_ids(self, config: InstructionRun) -> tuple[str, ...]:
         return ()
 

@@ -48,6 +48,9 @@ class LLMStage(ABC):
     prompt_tokens: int = 1024
     max_tokens: int = 1024
     rounds: int = 1  # how many times the flow builds the stage, round 0 first (see the module docstring)
+    # A batch's rows depend on the answers of the round's other batches (Self-Instruct's ROUGE-L pool, filled as
+    # answers arrive): the round's batches are written by one process, never split into tasks.
+    batches_share_state: bool = False
 
     def __init__(
         self, run_id: str, model: str, config: BaseModel, prompt_ids: tuple[str, ...] = (), round: int = 0

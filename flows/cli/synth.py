@@ -10,7 +10,19 @@ import typer
 
 from curators.config import CurateConfig
 from flows.cli.console import out
-from flows.cli.options import Fresh, InstructMethod, SeedMode, Task, Wait, context, for_flows, given
+from flows.cli.options import (
+    DaskAddress,
+    Fresh,
+    InstructMethod,
+    RunnerOption,
+    SeedMode,
+    Task,
+    Wait,
+    context,
+    for_flows,
+    given,
+)
+from flows.runners import Runner
 
 app = typer.Typer(
     help="Synthetic data: textbooks from diversity seeds, exercises from textbooks; instructions, responses, "
@@ -32,6 +44,8 @@ def synth_textbooks(
     ),
     max_tokens: int | None = typer.Option(None, "--max-tokens", help="Longest generation, in tokens."),
     gates: bool = Gates,
+    runner: RunnerOption = Runner.local,
+    dask_address: DaskAddress = None,
     fresh: Fresh = False,
     wait: Wait = None,
 ) -> None:
@@ -45,7 +59,7 @@ def synth_textbooks(
     if max_tokens is not None:
         section["textbook"] = {"max_tokens": max_tokens}
     config = c.config({"synth": section} if section else None)
-    run_synth(config, c.verbose, "textbooks", fresh, wait, gates)
+    run_synth(config, c.verbose, "textbooks", fresh, wait, gates, runner, dask_address)
 
 
 @app.command("exercises")
@@ -53,6 +67,8 @@ def synth_exercises(
     ctx: typer.Context,
     per_textbook: int | None = typer.Option(None, "--per-textbook", help="Exercises per textbook (default 3)."),
     gates: bool = Gates,
+    runner: RunnerOption = Runner.local,
+    dask_address: DaskAddress = None,
     fresh: Fresh = False,
     wait: Wait = None,
 ) -> None:
@@ -60,7 +76,7 @@ def synth_exercises(
     topics: a function signature + docstring and its solution), linked to their textbook by parent_id."""
     c = context(ctx)
     overrides = {"synth": {"exercises": {"per_textbook": per_textbook}}} if per_textbook else None
-    run_synth(c.config(overrides), c.verbose, "exercises", fresh, wait, gates)
+    run_synth(c.config(overrides), c.verbose, "exercises", fresh, wait, gates, runner, dask_address)
 
 
 @app.command("gates")
@@ -92,6 +108,8 @@ def synth_instructions(
     rounds: int | None = typer.Option(None, "--rounds", help="Rounds of self-instruct or evol (default 2)."),
     seed: int | None = typer.Option(None, "--seed", help="Seed of the examples and operations drawn."),
     gates: bool = typer.Option(True, "--gates/--no-gates", help="Then find near-duplicates and benchmark items."),
+    runner: RunnerOption = Runner.local,
+    dask_address: DaskAddress = None,
     fresh: Fresh = False,
     wait: Wait = None,
 ) -> None:
@@ -103,7 +121,7 @@ def synth_instructions(
     if rounds is not None and method in (InstructMethod.self_instruct, InstructMethod.evol):
         section[method.value.replace("-", "_")] = {"rounds": rounds}
     config = c.config({"instruct": {"instructions": section}} if section else None)
-    run_instruct(config, c.verbose, "instructions", method.value, fresh, wait, gates)
+    run_instruct(config, c.verbose, "instructions", method.value, fresh, wait, gates, runner, dask_address)
 
 
 @app.command("responses")
@@ -112,6 +130,8 @@ def synth_responses(
     per_instruction: int | None = typer.Option(None, "--per-instruction", help="Responses per instruction (4)."),
     max_tokens: int | None = typer.Option(None, "--max-tokens", help="Longest response, in tokens (512)."),
     gates: bool = typer.Option(True, "--gates/--no-gates", help="Then look for benchmark items in them."),
+    runner: RunnerOption = Runner.local,
+    dask_address: DaskAddress = None,
     fresh: Fresh = False,
     wait: Wait = None,
 ) -> None:
@@ -120,21 +140,29 @@ def synth_responses(
     c = context(ctx)
     section = given(per_instruction=per_instruction, max_tokens=max_tokens)
     config = c.config({"instruct": {"responses": section}} if section else None)
-    run_instruct(config, c.verbose, "responses", None, fresh, wait, gates)
+    run_instruct(config, c.verbose, "responses", None, fresh, wait, gates, runner, dask_address)
 
 
 @app.command("judge")
-def synth_judge(ctx: typer.Context, fresh: Fresh = False, wait: Wait = None) -> None:
+def synth_judge(
+    ctx: typer.Context,
+    runner: RunnerOption = Runner.local,
+    dask_address: DaskAddress = None,
+    fresh: Fresh = False,
+    wait: Wait = None,
+) -> None:
     """Rate every ok response on instruction following, helpfulness, honesty and truthfulness (1-5, with a
     rationale; overall = their mean) into `ratings`. An answer that never validates is `invalid`, kept raw."""
     c = context(ctx)
-    run_instruct(c.config(), c.verbose, "judge", None, fresh, wait, False)
+    run_instruct(c.config(), c.verbose, "judge", None, fresh, wait, False, runner, dask_address)
 
 
 @app.command("preferences")
 def synth_preferences(
     ctx: typer.Context,
     no_confirm: bool = typer.Option(False, "--no-confirm", help="Skip the pairwise check in both orders."),
+    runner: RunnerOption = Runner.local,
+    dask_address: DaskAddress = None,
     fresh: Fresh = False,
     wait: Wait = None,
 ) -> None:
@@ -143,7 +171,7 @@ def synth_preferences(
     `dpo`. See `preferences` (every pair with its status) and `dpo` (what DPOTrainer reads)."""
     c = context(ctx)
     config = c.config({"instruct": {"preferences": {"confirm": False}}} if no_confirm else None)
-    run_instruct(config, c.verbose, "preferences", None, fresh, wait, False)
+    run_instruct(config, c.verbose, "preferences", None, fresh, wait, False, runner, dask_address)
 
 
 @app.command("report")
@@ -170,16 +198,26 @@ def synth_report(
         out.print(instruct_report(root, config.synth.diversity), markup=False, highlight=False)
 
 
-def run_synth(config: CurateConfig, verbose: bool, what: str, fresh: bool, wait: float | None, gates: bool) -> None:
+def run_synth(
+    config: CurateConfig,
+    verbose: bool,
+    what: str,
+    fresh: bool,
+    wait: float | None,
+    gates: bool,
+    runner: Runner = Runner.local,
+    dask_address: str | None = None,
+) -> None:
     config = for_flows(config, verbose, wait)
     from flows.cli.progress import StageBars
+    from flows.runners import dask_cluster
     from flows.synth import synth_flow
 
     root = config.settings.data_root.resolve()
     bars = StageBars(root)
     if what != "gates":
         bars.llm(what, config.synth.seeds.n if what == "textbooks" else None)
-    with bars.shown():
+    with bars.shown(), dask_cluster(runner, dask_address) as on:
         done = synth_flow(
             str(root),
             what,
@@ -192,6 +230,7 @@ def run_synth(config: CurateConfig, verbose: bool, what: str, fresh: bool, wait:
             config.settings,
             fresh,
             wait,
+            dask_address=on,
         )
     if done.generated is not None:
         print_generation_summary(what, done.generated)
@@ -200,17 +239,26 @@ def run_synth(config: CurateConfig, verbose: bool, what: str, fresh: bool, wait:
 
 
 def run_instruct(
-    config: CurateConfig, verbose: bool, step: str, method: str | None, fresh: bool, wait: float | None, gates: bool
+    config: CurateConfig,
+    verbose: bool,
+    step: str,
+    method: str | None,
+    fresh: bool,
+    wait: float | None,
+    gates: bool,
+    runner: Runner = Runner.local,
+    dask_address: str | None = None,
 ) -> None:
     config = for_flows(config, verbose, wait)
     from flows.cli.progress import StageBars
     from flows.instruct import instruct_flow
+    from flows.runners import dask_cluster
 
     root = config.settings.data_root.resolve()
     bars = StageBars(root)
     if step != "gates":
         bars.llm(method or step, None)
-    with bars.shown():
+    with bars.shown(), dask_cluster(runner, dask_address) as on:
         done = instruct_flow(
             str(root),
             step,
@@ -223,6 +271,7 @@ def run_instruct(
             config.settings,
             fresh,
             wait,
+            dask_address=on,
         )
     if done.generated is not None:
         print_generation_summary(method or step, done.generated, table=TABLE_OF_STEP[step])

@@ -20,6 +20,7 @@ from flows.cli import main
 from tests.curators.dedup.test_clusters import real_texts
 from tests.fake_llm import FakeLLM
 from warehouse.catalog import query
+from warehouse.listings import table_shards
 
 pytestmark = pytest.mark.slow
 
@@ -124,3 +125,69 @@ def run_on_a_cluster(tmp_path: Path, config: Path, on_dask: Path, stages: list[s
     print("task prefixes on the cluster:", seen)
     map_tasks = {"ingest_unit_task", "quality_task", "minhash_task", "band_task", "verify_task", "decontam_task"}
     assert map_tasks | {"llm_stage_task"} <= set(seen), seen
+
+
+SYNTH_TABLES = {
+    "generations": "SELECT id, task, seed_id, status, text FROM generations ORDER BY id",
+    "instructions": "SELECT id, method, seed_id, status, text FROM instructions ORDER BY id",
+    "responses": "SELECT id, instruction_id, principle, status, text FROM responses ORDER BY id",
+}
+
+
+@pytest.mark.usefixtures("prefect_harness")  # the session's Prefect API: no ephemeral one per command
+def test_the_synthetic_steps_write_their_batches_as_dask_tasks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`curate synth textbooks|instructions|responses --runner dask --dask-address`: each pending batch of the
+    textbooks and responses is a task on the cluster; Self-Instruct's rounds (each answer checked against the
+    ROUGE-L pool of those before it) stay in one process. The rows equal those of the same steps run locally."""
+    from distributed import Client, LocalCluster
+
+    from tests.flows.test_instruct_flow import scripted
+
+    config = tmp_path / "curate.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "synth": {"textbook": {"batch": 2}},  # 6 textbooks: three batches, three tasks
+                "instruct": {
+                    "instructions": {"batch": 2, "self_instruct": {"per_request": 4, "rounds": 2}},
+                    "responses": {"batch": 4, "per_instruction": 2, "max_instructions": 6},
+                },
+            }
+        )
+    )
+    steps = [
+        ["synth", "textbooks", "--n", "6", "--no-gates"],
+        ["synth", "instructions", "--method", "self-instruct", "--n", "8", "--no-gates"],
+        ["synth", "responses", "--no-gates"],
+    ]
+    local, on_dask = tmp_path / "local", tmp_path / "dask"
+    with FakeLLM(answer=scripted) as fake:
+        monkeypatch.setenv("CURATE_LLM_BASE_URL", fake.base_url)
+        monkeypatch.setenv("CURATE_LLM_MODEL", "scripted")
+        for step in steps:
+            assert main(["-c", str(config), "-d", str(local), *step]) == 0
+        asked_locally = fake.total
+        with (
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+            Client(cluster) as client,
+        ):
+            for step in steps:
+                dask = ["--runner", "dask", "--dask-address", cluster.scheduler_address]
+                assert main(["-c", str(config), "-d", str(on_dask), *step, *dask]) == 0
+            prefixes = client.run_on_scheduler(
+                lambda dask_scheduler: {
+                    name: dict(prefix.state_counts) for name, prefix in dask_scheduler.task_prefixes.items()
+                }
+            )
+        assert fake.total == 2 * asked_locally  # the same requests, each once
+    ours = {name: query(local, sql)[1] for name, sql in SYNTH_TABLES.items()}
+    theirs = {name: query(on_dask, sql)[1] for name, sql in SYNTH_TABLES.items()}
+    assert ours == theirs
+    assert len(ours["generations"]) == 6 and len(ours["responses"]) >= 4
+    assert {status for *_, status, _ in ours["instructions"]} & {"ok"}
+    # One task per batch (shard) of textbooks and of responses; none for Self-Instruct (its rounds ran on the
+    # driver, each answer checked against the pool of those before it).
+    batches = {table: len(table_shards(on_dask, table)) for table in SYNTH_TABLES}
+    assert batches["generations"] == 3 and batches["responses"] >= 2 and batches["instructions"] >= 2, batches
+    tasks = prefixes["llm_stage_task"]["forgotten"]  # every task ends forgotten, once
+    assert tasks == batches["generations"] + batches["responses"], (prefixes, batches)

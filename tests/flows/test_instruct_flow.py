@@ -183,6 +183,7 @@ def test_responses_from_several_models_and_endpoints_are_each_tagged_with_their_
     from flows.instruct import responses_flow
 
     monkeypatch.setenv("OTHER_ENDPOINT_KEY", "sk-other-endpoint-0123456789")
+    monkeypatch.setenv("CURATE_LLM_API_KEY", "sk-main-endpoint-0123456789")  # the configured endpoint's
     with FakeLLM(answer=scripted) as fake, FakeLLM(answer=scripted) as other:
         run = InstructionRun(method="self-instruct", instructions=CONFIG.instructions, model="fake-model")
         stage = SelfInstructStage(data_root, "si", run, "fake-model")
@@ -194,21 +195,34 @@ def test_responses_from_several_models_and_endpoints_are_each_tagged_with_their_
         ]
         responses = ResponsesConfig.model_validate({"per_instruction": 3, "models": models, "max_instructions": 5})
         settings = Settings(llm_base_url=fake.base_url, llm_model="fake-model")
+        fake.auth.clear()
         summary = responses_flow(str(data_root), CONFIG.model_copy(update={"responses": responses}), LLM, settings)
+        keys_main = set(fake.auth)
         asked = Counter(b["model"] for b in fake.bodies if b["model"] != "fake-model")
         asked_other = Counter(b["model"] for b in other.bodies)
         keys_other = set(other.auth)
+
+        # An endpoint of its own that names no key variable is sent no key at all (not the configured one's).
+        other.auth.clear()
+        keyless = [{"model": "model-d", "base_url": other.base_url}]
+        responses_d = ResponsesConfig.model_validate({"per_instruction": 1, "models": keyless, "max_instructions": 2})
+        responses_flow(str(data_root), CONFIG.model_copy(update={"responses": responses_d}), LLM, settings)
+        keys_keyless = set(other.auth)
 
         # A key named but not set: a clear error before anything is asked.
         monkeypatch.delenv("OTHER_ENDPOINT_KEY")
         with pytest.raises(Exception, match="OTHER_ENDPOINT_KEY, which is not set"):
             responses_flow(str(data_root), CONFIG.model_copy(update={"responses": responses}), LLM, settings, True)
     assert summary.by_status == {"ok": 15} and summary.model == "model-a, model-b, model-c"
-    _, rows = query(data_root, "SELECT model, principle, count(*) FROM responses GROUP BY 1, 2 ORDER BY 1, 2")
+    sql = "SELECT model, principle, count(*) FROM responses WHERE model <> 'model-d' GROUP BY 1, 2 ORDER BY 1, 2"
+    _, rows = query(data_root, sql)
     # Response k by model k mod 3, principle k: each model answers each instruction once, under its principle.
     assert rows == [("model-a", "helpfulness", 5), ("model-b", "honesty", 5), ("model-c", "truthfulness", 5)]
     assert asked == {"model-a": 5, "model-b": 5} and asked_other == {"model-c": 5}
+    # Each endpoint is sent its own key only: the configured one's never leaves for the other endpoint.
     assert keys_other == {"Bearer sk-other-endpoint-0123456789"}
+    assert keys_main == {"Bearer sk-main-endpoint-0123456789"}
+    assert keys_keyless == {"Bearer not-needed"}
     _, stored = query(data_root, "SELECT count(*) FROM runs WHERE config::VARCHAR LIKE '%sk-other%'")
     assert stored == [(0,)]  # the key itself is never stored, only the name of its variable
 
