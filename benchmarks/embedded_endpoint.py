@@ -190,7 +190,7 @@ def synth_textbooks(engine: str, args: argparse.Namespace) -> tuple[float, str]:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
         wall = time.monotonic() - started
         lines = [ln.strip() for ln in (done.stdout + done.stderr).splitlines() if ln.strip()]
-        note = "; ".join(lines[-3:]) if done.returncode else next((ln for ln in lines if "generat" in ln), "")
+        note = "; ".join(lines[-3:]) if done.returncode else next((ln for ln in lines if " run " in ln), "")
         if done.returncode:
             note = f"FAILED (exit {done.returncode}): {note}"
         return wall, note[:200]
