@@ -7,7 +7,6 @@ from pathlib import Path
 
 from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
-from prefect.context import FlowRunContext
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel
 
@@ -15,6 +14,7 @@ from curators.ingest.config import IngestConfig
 from curators.ingest.plan import InputUnit, plan_units
 from curators.ingest.store import UnitResult, ingest_unit
 from flows import processes, progress
+from flows.runners import worker_processes
 from warehouse.catalog import query
 from warehouse.runs import open_run
 
@@ -66,19 +66,7 @@ class IngestSummary(BaseModel):
 # shared one core); each task's thread waits for its unit's process. Memory stays bounded: each process
 # buffers up to one shard. An input this small runs in the threads (starting processes costs more).
 WORKERS = processes.cores()
-PROCESS_MIN_BYTES = 16 * 1024 * 1024
 PRELOAD = ["curators.ingest.store"]  # imported once by the workers' forkserver, not by each worker
-
-
-def _workers(plan_bytes: int, units: int, asked: int | None) -> int:
-    """Worker processes for this run: `asked`, or one per core for an input of PROCESS_MIN_BYTES or more run
-    on the thread pool (a Dask runner's workers are processes already); never more than the units."""
-    context = FlowRunContext.get()
-    if context is not None and not isinstance(context.task_runner, ThreadPoolTaskRunner):
-        return 0
-    if asked is None:
-        asked = WORKERS if plan_bytes >= PROCESS_MIN_BYTES else 0
-    return min(asked, units)
 
 
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=WORKERS), log_prints=True)
@@ -95,7 +83,7 @@ def ingest_flow(
     root = str(Path(data_root).resolve())
     with (
         open_run(Path(root), "ingest", config, fresh=fresh, wait=wait) as run,
-        processes.open_pool(run.run_id, _workers(plan.n_bytes, len(plan.units), workers), PRELOAD),
+        processes.open_pool(run.run_id, worker_processes(plan.n_bytes, len(plan.units), workers), PRELOAD),
     ):
         futures = ingest_unit_task.map(plan.units, unmapped(root), unmapped(run.run_id), unmapped(config))
         results: list[UnitResult] = []

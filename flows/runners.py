@@ -29,6 +29,26 @@ def task_runner(runner: Runner | str = Runner.local, address: str | None = None)
     return ThreadPoolTaskRunner(max_workers=len(os.sched_getaffinity(0)))
 
 
+# CPU-bound units (parsing, hashing, shingling hold the GIL) run in worker processes (`flows.processes`), one per
+# core, once there is this much input for them: below it, starting the processes costs more than it saves.
+PROCESS_MIN_BYTES = 16 * 1024 * 1024
+
+
+def worker_processes(n_bytes: int, units: int, asked: int | None = None, min_bytes: int = PROCESS_MIN_BYTES) -> int:
+    """Worker processes for a flow's CPU-bound units: `asked`, or one per core for `n_bytes` of `min_bytes` or
+    more; 0 (run them in the task threads) under a Dask runner, whose workers are processes already. Never more
+    than the units."""
+    from prefect.context import FlowRunContext
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    context = FlowRunContext.get()
+    if context is not None and not isinstance(context.task_runner, ThreadPoolTaskRunner):
+        return 0
+    if asked is None:
+        asked = len(os.sched_getaffinity(0)) if n_bytes >= min_bytes else 0
+    return min(asked, units)
+
+
 def on_cluster(stage_flow: Any, address: str | None) -> Any:
     """`stage_flow` with its mapped tasks on the Dask scheduler at `address`; itself when there is none."""
     return stage_flow if address is None else stage_flow.with_options(task_runner=task_runner(Runner.dask, address))

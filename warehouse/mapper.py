@@ -43,6 +43,23 @@ def output_shard(root: Path, table: str, run_id: str, input_shard: Path | str) -
     return run_dir(root, table, run_id) / shard_name(unit_of(input_shard), 0)
 
 
+def _writer(root: Path, run_id: str, table: str, path: Path, depends_on: str) -> CheckpointWriter:
+    return CheckpointWriter(
+        root,
+        run_id,
+        unit_of(path),
+        {table: schema_for(table)},
+        fingerprint(path, path.stat().st_size, depends_on),
+        max_rows=UNBOUNDED,
+        max_bytes=UNBOUNDED,
+    )
+
+
+def is_mapped(root: Path, run_id: str, table: str, input_shard: Path | str, depends_on: str) -> bool:
+    """Whether `map_shard` would find the output of `input_shard` done (and compute nothing)."""
+    return _writer(root, run_id, table, Path(input_shard), depends_on).checkpoint().finished
+
+
 def map_shard(
     root: Path,
     run_id: str,
@@ -53,16 +70,7 @@ def map_shard(
 ) -> Mapped:
     """Write `compute(input_shard)` as the `table` shard of `input_shard`, unless it is already done."""
     path = Path(input_shard)
-    unit = unit_of(path)
-    writer = CheckpointWriter(
-        root,
-        run_id,
-        unit,
-        {table: schema_for(table)},
-        fingerprint(path, path.stat().st_size, depends_on),
-        max_rows=UNBOUNDED,
-        max_bytes=UNBOUNDED,
-    )
+    writer = _writer(root, run_id, table, path, depends_on)
     out = output_shard(root, table, run_id, path)
     point = writer.resume()
     if point.finished:

@@ -235,6 +235,19 @@ class CheckpointWriter:
         return [folder / f"{n}.parquet" for n in sorted(names) if n.startswith(prefix)]
 
     def resume(self) -> ResumePoint:
+        point = self.checkpoint()
+        # Anything at or after the first incomplete checkpoint is stale: remove it.
+        for table in self.schemas:
+            for shard in self._unit_shards(table):
+                seq = int(shard.name.split(".")[0].rsplit("-", 1)[1])
+                if seq >= point.seq:
+                    remove_shard(shard)
+        self.seq = point.seq
+        self.rows_written = dict(point.rows)
+        return point
+
+    def checkpoint(self) -> ResumePoint:
+        """The last complete checkpoint on disk (read only: `resume` also removes what comes after it)."""
         point = ResumePoint(rows=dict.fromkeys(self.schemas, 0))
         while True:
             markers = [read_marker(self._shard(t, point.seq)) for t in self.schemas]
@@ -251,14 +264,6 @@ class CheckpointWriter:
             point.seq += 1
             if point.finished:
                 break
-        # Anything at or after the first incomplete checkpoint is stale: remove it.
-        for table in self.schemas:
-            for shard in self._unit_shards(table):
-                seq = int(shard.name.split(".")[0].rsplit("-", 1)[1])
-                if seq >= point.seq:
-                    remove_shard(shard)
-        self.seq = point.seq
-        self.rows_written = dict(point.rows)
         return point
 
     def add(self, table: str, row: dict[str, Any], n_bytes: int = 0) -> None:

@@ -17,7 +17,7 @@ The rules, as the docs state them:
   same shingles as if read whole.
 - Signatures are exactly datasketch's `MinHash` (scheme `affine32`) over the shingles' 32-bit hashes:
   the same permutations (from `seed`), the same MurmurHash3 finalizer, computed for many documents
-  at once with numpy instead of one `update()` per shingle. `tests/curators/test_minhash.py` checks
+  at once with numpy instead of one `update()` per shingle. `tests/curators/dedup/test_minhash.py` checks
   equality with `datasketch.MinHash.bulk`.
 """
 
@@ -275,6 +275,16 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint32(16))
 
 
+def affine32_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's `affine32` permutations (`MinHash._init_permutations`, datasketch 2.0): odd `a`, any `b`,
+    drawn from `RandomState(seed)`. Written out here because `import datasketch` pulls in scipy (~1 s in every
+    process that signs); `tests/curators/dedup/test_minhash.py` checks them against datasketch's own."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
+
+
 class MinHasher:
     """Signatures and band keys for many documents at once (datasketch `affine32` MinHash)."""
 
@@ -282,14 +292,9 @@ class MinHasher:
         self.config = config
         self.bands, self.rows = config.lsh
         self.num_perm = self.bands * self.rows
-        # Imported here, not at the top: `import datasketch` pulls in scipy (~1 s), which a command with
-        # nothing to sign should not pay.
-        from datasketch import MinHash
-
-        reference = MinHash(num_perm=self.num_perm, seed=config.seed, scheme="affine32")
-        a, b = reference.permutations
-        self.a = np.asarray(a, dtype=np.uint32)[None, :]
-        self.b = np.asarray(b, dtype=np.uint32)[None, :]
+        a, b = affine32_permutations(self.num_perm, config.seed)
+        self.a = a[None, :]
+        self.b = b[None, :]
 
     def signatures(self, hash32: list[np.ndarray]) -> np.ndarray:
         """(documents x num_perm) uint32 MinHash values; a document without shingles keeps 0xFFFFFFFF.

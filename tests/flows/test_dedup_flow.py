@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -353,3 +354,35 @@ def test_semantic_duplicates_are_reported_apart_or_removed(tmp_path: Path, data_
     found = dups(data_root)
     assert found["f06"] == ("b06", "semantic")
     assert {k: v for k, v in found.items() if v[1] != "semantic"} == EXPECTED_ONE
+
+
+def test_shards_signed_in_worker_processes_give_the_same_signatures_and_dups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With two shards or more to sign and enough of them, each shard is signed in a worker process (one per
+    core); the signatures and the dups are those of a run in the task threads."""
+    import flows.dedup
+    from flows.processes import WorkerPool
+
+    bases = real_texts(12)
+    two = {"b07": bases[7], "n07": insert_word(delete_words(bases[7], 100, offset=3), 40, "likewise"),
+           "b08": bases[8], "e08": bases[8].lower()}  # fmt: skip
+    calls: list = []
+    real_run = WorkerPool.run
+    monkeypatch.setattr(WorkerPool, "run", lambda self, fn, *a, **k: calls.append(fn) or real_run(self, fn, *a, **k))
+    ingest(tmp_path / "threads", write_corpus(tmp_path / "one.jsonl", corpus_one()), "one")
+    ingest(tmp_path / "threads", write_corpus(tmp_path / "two.jsonl", two), "two")
+    shutil.copytree(tmp_path / "threads", tmp_path / "processes")
+    signed_in = {}
+    for where, min_bytes in (("threads", 1 << 40), ("processes", 0)):
+        root = tmp_path / where
+        monkeypatch.setattr(flows.dedup, "SIGN_PROCESS_MIN_BYTES", min_bytes)
+        calls.clear()
+        assert main(["-d", str(root), "dedup"]) == 0
+        _, signatures = query(root, "SELECT d.locator, m.signature FROM minhash m JOIN docs d USING (id) ORDER BY 1")
+        signed_in[where] = (len(calls), signatures, dup_rows(root))
+    assert signed_in["threads"][0] == 0
+    assert signed_in["processes"][0] == 2  # one call per shard
+    assert len(signed_in["processes"][1]) == len(corpus_one()) + len(two)
+    assert signed_in["processes"][1:] == signed_in["threads"][1:]
+    assert {row[0]: row[1:3] for row in signed_in["processes"][2]}["n07"][0] == "b07"

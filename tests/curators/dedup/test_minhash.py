@@ -137,6 +137,15 @@ def test_signatures_equal_datasketch_bulk(config: MinHashConfig) -> None:
     assert (ours[-3] != 0xFFFFFFFF).all()  # one shingle: every permutation has a value
 
 
+@pytest.mark.parametrize(("num_perm", "seed"), [(1, 0), (112, 1), (128, 7), (256, 2**31 - 1)])
+def test_permutations_are_datasketchs(num_perm: int, seed: int) -> None:
+    a, b = mh.affine32_permutations(num_perm, seed)
+    ref_a, ref_b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+    np.testing.assert_array_equal(a, ref_a)
+    np.testing.assert_array_equal(b, ref_b)
+    assert a.dtype == b.dtype == np.uint32 and (a % 2 == 1).all()
+
+
 def test_signatures_do_not_depend_on_batching_and_chunking(monkeypatch: pytest.MonkeyPatch) -> None:
     config = MinHashConfig()
     hasher = MinHasher(config)
