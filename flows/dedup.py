@@ -15,10 +15,9 @@ from curators.dedup.lsh import s_curve
 from curators.dedup.store import BandJob, VerifyJob, band_pairs, cluster, signature_shard, verify_pairs
 from curators.errors import CurateError
 from flows import processes, progress
-from flows.runners import Runner, task_runner, worker_processes
+from flows.runners import Runner, shard_processes, task_runner
 from warehouse.listings import FIRST_RUN, TextTable, text_shards
 from warehouse.lock import writer_lock
-from warehouse.mapper import is_mapped
 from warehouse.runs import open_run
 
 
@@ -46,28 +45,17 @@ class DedupSummary(BaseModel):
     curve: dict
 
 
-# Shingling holds the GIL: with two or more shards to sign and this much of them (compressed Parquet, ~3x the
-# text), each is signed in a worker process (`flows.processes`), one per core; less runs in the task threads.
-SIGN_PROCESS_MIN_BYTES = 4 * 1024 * 1024
-PRELOAD = ["curators.dedup.store"]  # imported once by the workers' forkserver
+PRELOAD = ["curators.dedup.store"]  # imported once by the worker processes' forkserver
 
 
 def signing_processes(root: Path, run_id: str, shards: list[str], config: MinHashConfig) -> int:
-    """Worker processes for the shards whose signatures are not done yet in run `run_id`."""
-    pending = [s for s in shards if not is_mapped(root, run_id, "minhash", s, config.sig_config)]
-    if len(pending) < 2:
-        return 0
-    n_bytes = sum(Path(s).stat().st_size for s in pending)
-    return worker_processes(n_bytes, len(pending), min_bytes=SIGN_PROCESS_MIN_BYTES)
+    """Worker processes for the shards whose signatures run `run_id` has not written yet."""
+    return shard_processes(root, run_id, "minhash", shards, config.sig_config)
 
 
 @task(name="minhash-shard", cache_policy=NO_CACHE, retries=1)
 def minhash_task(data_root: str, run_id: str, shard: str, config: MinHashConfig) -> tuple[int, bool]:
-    pool = processes.get(run_id)
-    if pool is None:  # few shards, or this task runs on a Dask worker: here, in this process
-        mapped = signature_shard(Path(data_root), run_id, shard, config)
-    else:
-        mapped = pool.run(signature_shard, Path(data_root), run_id, shard, config)
+    mapped = processes.call(run_id, signature_shard, Path(data_root), run_id, shard, config)
     report = progress.get("minhash", data_root)
     if report is not None:
         report(1, mapped.rows)

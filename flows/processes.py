@@ -171,3 +171,14 @@ def open_pool(key: str, workers: int, preload: list[str] | None = None) -> Itera
 def get(key: str) -> WorkerPool | None:
     """The pool open under `key` in this process, or None."""
     return _pools.get(key)
+
+
+def call(
+    key: str, fn: Callable[..., Any], *args: Any, progress: Callable[..., None] | None = None, **kwargs: Any
+) -> Any:
+    """`fn(*args, **kwargs)` in a worker of the pool open under `key`; here, in this thread, when there is none
+    (few units, or a task on a Dask worker)."""
+    pool = get(key)
+    if pool is None:
+        return fn(*args, **kwargs) if progress is None else fn(*args, progress=progress, **kwargs)
+    return pool.run(fn, *args, progress=progress, **kwargs)

@@ -11,8 +11,9 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from curators.heuristics.config import Policies, QualityConfig
-from curators.heuristics.store import quality_shard, quality_totals
-from flows.runners import Runner, task_runner
+from curators.heuristics.store import depends_on, quality_shard, quality_totals
+from flows import processes
+from flows.runners import Runner, shard_processes, task_runner
 from warehouse.listings import current_docs_shards
 from warehouse.lock import writer_lock
 from warehouse.runs import open_run
@@ -36,7 +37,16 @@ class QualityRunConfig(BaseModel):
 @task(name="quality-shard", cache_policy=NO_CACHE, retries=1)
 def quality_task(data_root: str, run_id: str, shard: str, config: QualityConfig, policies: Policies) -> bool:
     """Returns whether the shard was computed now (False: it was done)."""
-    return quality_shard(Path(data_root), run_id, shard, config, policies).computed
+    return processes.call(run_id, quality_shard, Path(data_root), run_id, shard, config, policies).computed
+
+
+# The rules cost ~1 s per MB of text on a core: a shard or two of any size are worth a process each.
+PROCESS_MIN_BYTES = 1024 * 1024
+PRELOAD = ["curators.heuristics.store"]  # imported once by the worker processes' forkserver
+
+
+def _processes(root: Path, run_id: str, shards: list[str], config: QualityConfig, policies: Policies) -> int:
+    return shard_processes(root, run_id, "quality", shards, depends_on(config, policies), min_bytes=PROCESS_MIN_BYTES)
 
 
 @flow(name="quality", task_runner=task_runner(Runner.local))
@@ -47,7 +57,10 @@ def quality_flow(
     root = Path(data_root).resolve()
     with writer_lock(root, wait=wait, command="curate quality"):
         shards = current_docs_shards(root)
-        with open_run(root, "quality", QualityRunConfig(quality=config, policies=policies), wait=wait) as run:
+        with (
+            open_run(root, "quality", QualityRunConfig(quality=config, policies=policies), wait=wait) as run,
+            processes.open_pool(run.run_id, _processes(root, run.run_id, shards, config, policies), PRELOAD),
+        ):
             computed = quality_task.map(
                 unmapped(str(root)), unmapped(run.run_id), shards, unmapped(config), unmapped(policies)
             ).result()

@@ -6,6 +6,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 
@@ -32,6 +33,8 @@ def task_runner(runner: Runner | str = Runner.local, address: str | None = None)
 # CPU-bound units (parsing, hashing, shingling hold the GIL) run in worker processes (`flows.processes`), one per
 # core, once there is this much input for them: below it, starting the processes costs more than it saves.
 PROCESS_MIN_BYTES = 16 * 1024 * 1024
+# The same for a map stage over Parquet shards (compressed: ~3x the text), unless the stage says otherwise.
+SHARD_PROCESS_MIN_BYTES = 4 * 1024 * 1024
 
 
 def worker_processes(n_bytes: int, units: int, asked: int | None = None, min_bytes: int = PROCESS_MIN_BYTES) -> int:
@@ -47,6 +50,22 @@ def worker_processes(n_bytes: int, units: int, asked: int | None = None, min_byt
     if asked is None:
         asked = len(os.sched_getaffinity(0)) if n_bytes >= min_bytes else 0
     return min(asked, units)
+
+
+def shard_processes(
+    root: Path, run_id: str, table: str, shards: list[str], depends_on: str, min_bytes: int | None = None
+) -> int:
+    """Worker processes for mapping `shards` into `table` (`warehouse.mapper`): one per core when two shards or
+    more are not done yet in run `run_id` and they hold `min_bytes` (default SHARD_PROCESS_MIN_BYTES) or more;
+    else 0: one shard gains nothing from a process of its own."""
+    from warehouse.mapper import is_mapped
+
+    pending = [s for s in shards if not is_mapped(root, run_id, table, s, depends_on)]
+    if len(pending) < 2:
+        return 0
+    n_bytes = sum(Path(s).stat().st_size for s in pending)
+    threshold = SHARD_PROCESS_MIN_BYTES if min_bytes is None else min_bytes
+    return worker_processes(n_bytes, len(pending), min_bytes=threshold)
 
 
 def on_cluster(stage_flow: Any, address: str | None) -> Any:

@@ -361,7 +361,7 @@ def test_shards_signed_in_worker_processes_give_the_same_signatures_and_dups(
 ) -> None:
     """With two shards or more to sign and enough of them, each shard is signed in a worker process (one per
     core); the signatures and the dups are those of a run in the task threads."""
-    import flows.dedup
+    import flows.runners
     from flows.processes import WorkerPool
 
     bases = real_texts(12)
@@ -376,7 +376,7 @@ def test_shards_signed_in_worker_processes_give_the_same_signatures_and_dups(
     signed_in = {}
     for where, min_bytes in (("threads", 1 << 40), ("processes", 0)):
         root = tmp_path / where
-        monkeypatch.setattr(flows.dedup, "SIGN_PROCESS_MIN_BYTES", min_bytes)
+        monkeypatch.setattr(flows.runners, "SHARD_PROCESS_MIN_BYTES", min_bytes)
         calls.clear()
         assert main(["-d", str(root), "dedup"]) == 0
         _, signatures = query(root, "SELECT d.locator, m.signature FROM minhash m JOIN docs d USING (id) ORDER BY 1")

@@ -216,3 +216,36 @@ def test_new_documents_are_not_checked_until_the_rules_run(checked: tuple[Path, 
     assert main(["-c", str(config), "-d", str(root), "quality"]) == 0
     _, rows = query(root, "SELECT locator FROM curated WHERE source = 'later'")
     assert rows == [("later",)]
+
+
+def test_shards_checked_in_worker_processes_get_the_rows_of_the_task_threads(
+    checked: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With two shards or more to check and enough of them, each is checked in a worker process (one per core),
+    with the rows a run in the task threads writes."""
+    import flows.quality
+    from flows.processes import WorkerPool
+
+    _, root = checked
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    ingest = IngestConfig(
+        sources=[
+            SourceSpec(path=str(tmp_path / "corpus" / "web.jsonl"), name="web", id_field="name"),
+            SourceSpec(path=str(tmp_path / "corpus" / "code"), name="code", format="code"),
+        ],
+        languages=["en"],
+    )
+    calls: list = []
+    real_run = WorkerPool.run
+    monkeypatch.setattr(WorkerPool, "run", lambda self, fn, *a, **k: calls.append(fn) or real_run(self, fn, *a, **k))
+    rows = {}
+    for where, data_root, min_bytes in (("threads", root, 1 << 40), ("processes", copy, 0)):
+        monkeypatch.setattr(flows.quality, "PROCESS_MIN_BYTES", min_bytes)
+        calls.clear()
+        summary = quality_flow(str(data_root), QualityConfig(), policies_for(ingest))
+        assert summary.computed == summary.shards == 2
+        assert len(calls) == (2 if where == "processes" else 0)  # one call per shard
+        rows[where] = {loc: {k: v for k, v in r.items() if k != "run_id"} for loc, r in by_locator(data_root).items()}
+    assert len(rows["processes"]) == 10
+    assert rows["processes"] == rows["threads"]
