@@ -9,6 +9,7 @@ never read.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from warehouse.errors import CurateError
 from warehouse.schemas import QUALITY_RULES, TABLES
@@ -236,10 +236,17 @@ def db_path(root: Path) -> Path:
 
 
 def _empty_schema_file(root: Path, table: str, schema: pa.Schema) -> Path:
-    """A zero-row Parquet file with the table's schema, so an empty table still has typed columns."""
-    path = Path(root) / "tables" / "_schemas" / f"{table}.parquet"
-    if not path.exists() or pq.read_schema(path) != schema:
+    """A zero-row Parquet file with the table's schema, so an empty table still has typed columns. Named by a
+    hash of the schema: a changed schema is a new file (and so a new view statement); an existing one is not
+    read again."""
+    folder = Path(root) / "tables" / "_schemas"
+    digest = hashlib.sha256(schema.serialize().to_pybytes()).hexdigest()[:12]
+    path = folder / f"{table}-{digest}.parquet"
+    if not path.exists():
         write_parquet_atomic(path, schema.empty_table())
+        for old in folder.glob(f"{table}*.parquet"):  # an earlier schema's file (or the unhashed name)
+            if old != path and old.name.removeprefix(table)[:1] in ("-", "."):
+                old.unlink(missing_ok=True)
     return path
 
 
@@ -301,26 +308,61 @@ def _llm_responses_sql(root: Path) -> str:
     )
 
 
+# name -> the statement that made each view, kept in the catalog (a schema of its own: not in SHOW TABLES).
+VIEWS_TABLE = "_curators.views"
+
+
+def _columns(con: duckdb.DuckDBPyConnection, view: str) -> list[tuple[str, str]]:
+    return con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ? "
+        "ORDER BY column_index",
+        [view],
+    ).fetchall()
+
+
 def refresh_views(root: Path) -> dict[str, int]:
-    """(Re)create every view from the done shards. Returns the number of shards per table."""
+    """(Re)create every view from the done shards. Returns the number of shards per table.
+
+    A view whose statement is the one that made it last time (the same shard files, the same SQL) is left as it
+    is: DuckDB reads the schema of every file of a view when it is made, which a run that wrote one table should
+    not pay for all of them. When a table view's columns change (a new version's schema), every derived view is
+    made again too: DuckDB keeps a view's column types and refuses to read it once they differ."""
     shard_counts: dict[str, int] = {}
-    statements = []
+    tables: dict[str, str] = {}
     for table, schema in TABLES.items():
         shards = [path for path, _ in done_shards(root, table)]
         shard_counts[table] = len(shards)
         # The zero-row file of the current schema comes too: with `union_by_name`, a column added since older
         # shards were written is still there (NULL in their rows), and an empty table still has its columns.
         files = [_empty_schema_file(root, table, schema), *shards]
-        statements.append(
+        tables[f"{table}_all"] = (
             f"CREATE OR REPLACE VIEW {table}_all AS SELECT * FROM read_parquet({sql_list(files)}, union_by_name = true)"
         )
-    for view, sql in DERIVED_VIEWS.items():
-        statements.append(f"CREATE OR REPLACE VIEW {view} AS {sql}")
-    statements.append(f"CREATE OR REPLACE VIEW llm_responses AS {_llm_responses_sql(root)}")
+    derived = {view: f"CREATE OR REPLACE VIEW {view} AS {sql}" for view, sql in DERIVED_VIEWS.items()}
+    derived["llm_responses"] = f"CREATE OR REPLACE VIEW llm_responses AS {_llm_responses_sql(root)}"
     with connect(root, read_only=False) as con:
         con.execute("BEGIN TRANSACTION")
-        for statement in statements:
+        con.execute("CREATE SCHEMA IF NOT EXISTS _curators")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {VIEWS_TABLE} (name VARCHAR PRIMARY KEY, statement VARCHAR)")
+        made = dict(con.execute(f"SELECT name, statement FROM {VIEWS_TABLE}").fetchall())
+        views = {
+            name
+            for (name,) in con.execute("SELECT view_name FROM duckdb_views() WHERE schema_name = 'main'").fetchall()
+        }
+
+        def make(name: str, statement: str) -> None:
             con.execute(statement)
+            con.execute(f"INSERT OR REPLACE INTO {VIEWS_TABLE} VALUES (?, ?)", [name, statement])
+
+        columns_changed = False
+        for name, statement in tables.items():
+            if made.get(name) != statement or name not in views:
+                before = _columns(con, name)
+                make(name, statement)
+                columns_changed = columns_changed or _columns(con, name) != before
+        for name, statement in derived.items():
+            if columns_changed or made.get(name) != statement or name not in views:
+                make(name, statement)
         con.execute("COMMIT")
     return shard_counts
 

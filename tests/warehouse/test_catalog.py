@@ -97,3 +97,58 @@ def test_contamination_shows_the_latest_run_of_each_target_and_reads_older_shard
         ("d2", "docs"),
         ("g1", "generations"),
     ]
+
+
+class Recording:
+    """A catalog connection that records the views it is asked to make."""
+
+    def __init__(self, con, made: list[str]) -> None:  # noqa: ANN001 - a DuckDB connection
+        self.con, self.made = con, made
+
+    def execute(self, sql: str, *args: object):  # noqa: ANN201 - DuckDB's own result
+        if sql.startswith("CREATE OR REPLACE VIEW"):
+            self.made.append(sql.split()[4])
+        return self.con.execute(sql, *args)
+
+    def __enter__(self) -> Recording:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.con.close()
+
+
+def test_a_refresh_makes_again_only_the_views_whose_shards_changed(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import warehouse.catalog as catalog
+
+    made: list[str] = []
+    real_connect = catalog.connect
+    monkeypatch.setattr(catalog, "connect", lambda *a, **k: Recording(real_connect(*a, **k), made))
+    refresh_views(data_root)
+    assert "docs_all" in made and "docs" in made and "llm_responses" in made  # a new catalog: every view
+    made.clear()
+    refresh_views(data_root)
+    assert made == []  # nothing changed: no view is made again
+
+    path = tmp_path / "a.jsonl"
+    write_jsonl(path, [b'{"text": "one document"}', b'{"text": "another document"}'])
+    ingest(data_root, path)  # its run's end refreshes the views
+    assert set(made) == {"docs_all", "runs_all"}  # the shards of those tables changed; the columns did not
+    assert query(data_root, "SELECT count(*) FROM curated")[1] == [(2,)]  # derived views see the new shards
+
+
+def test_a_changed_schema_makes_every_derived_view_again(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyarrow as pa
+
+    import warehouse.catalog as catalog
+
+    refresh_views(data_root)
+    docs = catalog.TABLES["docs"]
+    monkeypatch.setitem(catalog.TABLES, "docs", docs.append(pa.field("added_later", pa.int64())))
+    refresh_views(data_root)
+    columns, rows = query(data_root, "SELECT * FROM docs")  # DuckDB refuses a view whose column types changed
+    assert "added_later" in columns and rows == []
+    assert query(data_root, "SELECT count(*) FROM curated")[1] == [(0,)]
+    schema_files = sorted(p.name for p in (data_root / "tables" / "_schemas").glob("docs*.parquet"))
+    assert len(schema_files) == 1  # the earlier schema's file is gone
