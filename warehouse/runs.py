@@ -7,6 +7,7 @@ resumes the latest such run (its done shards are skipped) unless a fresh run is 
 
 from __future__ import annotations
 
+import io
 import json
 import platform
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
@@ -97,8 +99,22 @@ def new_run_id(flow: str, config_hash: str, now: datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%S}-{flow}-{config_hash[:8]}"
 
 
+def _utf8(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _utc_text(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def write_run(root: Path, record: RunRecord) -> None:
-    table = pa.Table.from_pylist([record.as_row()], schema=RUNS)
+    # Built by Arrow's JSON reader, not `pa.Table.from_pylist`: pyarrow imports pandas (~0.5 s) the first time it
+    # converts Python objects, and every command that runs a flow writes a manifest, mostly with nothing else.
+    row = record.as_row() | {"started": _utc_text(record.started), "finished": _utc_text(record.finished)}
+    # An error may quote a file name that is not UTF-8 (a lone surrogate): kept, escaped, so the failure is recorded.
+    row = {k: _utf8(v) if isinstance(v, str) else v for k, v in row.items()}
+    options = pa_json.ParseOptions(explicit_schema=RUNS, unexpected_field_behavior="error")
+    table = pa_json.read_json(io.BytesIO(json.dumps(row).encode()), parse_options=options).cast(RUNS)
     write_shard(run_dir(root, "runs", record.run_id) / shard_name(0, 0), table, table="runs")
 
 

@@ -63,3 +63,13 @@ def test_reading_the_manifests_imports_neither_pandas_nor_pyarrow_dataset(tmp_pa
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_an_error_that_quotes_a_name_which_is_not_utf8_is_recorded(tmp_path: Path) -> None:
+    try:
+        with open_run(tmp_path, "demo", Config(n=1)):
+            raise OSError("cannot read caf\udce9.txt")  # a Latin-1 file name, as Python decodes it
+    except OSError:
+        pass
+    (record,) = read_runs(tmp_path)
+    assert record.status == "failed" and record.error == "OSError: cannot read caf\\udce9.txt"
