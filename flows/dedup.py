@@ -48,9 +48,11 @@ class DedupSummary(BaseModel):
 PRELOAD = ["curators.dedup.store"]  # imported once by the worker processes' forkserver
 
 
-def signing_processes(root: Path, run_id: str, shards: list[str], config: MinHashConfig) -> int:
+def signing_processes(
+    root: Path, run_id: str, shards: list[str], config: MinHashConfig, asked: int | None = None
+) -> int:
     """Worker processes for the shards whose signatures run `run_id` has not written yet."""
-    return shard_processes(root, run_id, "minhash", shards, config.sig_config)
+    return shard_processes(root, run_id, "minhash", shards, config.sig_config, asked=asked)
 
 
 @task(name="minhash-shard", cache_policy=NO_CACHE, retries=1)
@@ -122,20 +124,21 @@ def dedup_flow(
     target: TextTable = "docs",
     against: list[TextTable] | None = None,
     wait: float | None = None,
+    workers: int | None = None,
 ) -> DedupSummary:
     """Signatures for every shard of `target` (and of `against`, whose documents are never dropped),
-    then duplicates of `target` into `dups`."""
+    then duplicates of `target` into `dups`. `workers`: processes that sign the shards (default: one per core
+    when there is enough to sign; 0: the task threads)."""
     root = Path(data_root).resolve()
     against = [a for a in (against or []) if a != target]
     with writer_lock(root, wait=wait, command="curate dedup"):
         shards = input_shards(root, target, against)
-        with (
-            open_run(root, "minhash", config.minhash, wait=wait) as mrun,
-            processes.open_pool(mrun.run_id, signing_processes(root, mrun.run_id, shards, config.minhash), PRELOAD),
-        ):
-            done = minhash_task.map(
-                unmapped(str(root)), unmapped(mrun.run_id), shards, unmapped(config.minhash)
-            ).result()
+        with open_run(root, "minhash", config.minhash, wait=wait) as mrun:
+            signers = signing_processes(root, mrun.run_id, shards, config.minhash, workers)
+            with processes.open_pool(mrun.run_id, signers, PRELOAD):
+                done = minhash_task.map(
+                    unmapped(str(root)), unmapped(mrun.run_id), shards, unmapped(config.minhash)
+                ).result()
             mrun.counts = {"shards": len(shards), "docs": sum(n for n, _ in done), "computed": sum(c for _, c in done)}
         run_config = DedupRunConfig(target=target, against=against, dedup=config)
         with open_run(root, "dedup", run_config, wait=wait) as drun:

@@ -45,21 +45,25 @@ PROCESS_MIN_BYTES = 1024 * 1024
 PRELOAD = ["curators.heuristics.store"]  # imported once by the worker processes' forkserver
 
 
-def _processes(root: Path, run_id: str, shards: list[str], config: QualityConfig, policies: Policies) -> int:
-    return shard_processes(root, run_id, "quality", shards, depends_on(config, policies), min_bytes=PROCESS_MIN_BYTES)
+def _processes(
+    root: Path, run_id: str, shards: list[str], config: QualityConfig, policies: Policies, asked: int | None
+) -> int:
+    rules = depends_on(config, policies)
+    return shard_processes(root, run_id, "quality", shards, rules, min_bytes=PROCESS_MIN_BYTES, asked=asked)
 
 
 @flow(name="quality", task_runner=task_runner(Runner.local))
 def quality_flow(
-    data_root: str, config: QualityConfig, policies: Policies, wait: float | None = None
+    data_root: str, config: QualityConfig, policies: Policies, wait: float | None = None, workers: int | None = None
 ) -> QualitySummary:
-    """Check every current document with the rules of its source's profile and identify its language."""
+    """Check every current document with the rules of its source's profile and identify its language. `workers`:
+    processes that check the shards (default: one per core when there is enough to check; 0: the task threads)."""
     root = Path(data_root).resolve()
     with writer_lock(root, wait=wait, command="curate quality"):
         shards = current_docs_shards(root)
         with (
             open_run(root, "quality", QualityRunConfig(quality=config, policies=policies), wait=wait) as run,
-            processes.open_pool(run.run_id, _processes(root, run.run_id, shards, config, policies), PRELOAD),
+            processes.open_pool(run.run_id, _processes(root, run.run_id, shards, config, policies, workers), PRELOAD),
         ):
             computed = quality_task.map(
                 unmapped(str(root)), unmapped(run.run_id), shards, unmapped(config), unmapped(policies)

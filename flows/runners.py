@@ -53,19 +53,25 @@ def worker_processes(n_bytes: int, units: int, asked: int | None = None, min_byt
 
 
 def shard_processes(
-    root: Path, run_id: str, table: str, shards: list[str], depends_on: str, min_bytes: int | None = None
+    root: Path,
+    run_id: str,
+    table: str,
+    shards: list[str],
+    depends_on: str,
+    min_bytes: int | None = None,
+    asked: int | None = None,
 ) -> int:
-    """Worker processes for mapping `shards` into `table` (`warehouse.mapper`): one per core when two shards or
-    more are not done yet in run `run_id` and they hold `min_bytes` (default SHARD_PROCESS_MIN_BYTES) or more;
-    else 0: one shard gains nothing from a process of its own."""
+    """Worker processes for mapping `shards` into `table` (`warehouse.mapper`): `asked` (0: the task threads), or
+    one per core when two shards or more are not done yet in run `run_id` and they hold `min_bytes` (default
+    SHARD_PROCESS_MIN_BYTES) or more; else 0: one shard gains nothing from a process of its own."""
     from warehouse.mapper import is_mapped
 
     pending = [s for s in shards if not is_mapped(root, run_id, table, s, depends_on)]
-    if len(pending) < 2:
+    if len(pending) < (1 if asked else 2):
         return 0
     n_bytes = sum(Path(s).stat().st_size for s in pending)
     threshold = SHARD_PROCESS_MIN_BYTES if min_bytes is None else min_bytes
-    return worker_processes(n_bytes, len(pending), min_bytes=threshold)
+    return worker_processes(n_bytes, len(pending), asked, min_bytes=threshold)
 
 
 def on_cluster(stage_flow: Any, address: str | None) -> Any:

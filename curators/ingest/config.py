@@ -57,7 +57,9 @@ class IngestConfig(StrictModel):
     )
     files_per_unit: int = Field(default=400, gt=0, description="Files of a folder source handled by one task.")
     split_bytes: int = Field(
-        default=64 * 1024 * 1024,
+        # 16 MiB: a file of that size already runs in worker processes, and its shards are the units every later
+        # map stage (quality, dedup's signatures, decontam, score) parallelises over.
+        default=16 * 1024 * 1024,
         gt=0,
         description="A plain JSON Lines file larger than this is read as several units of at most about this size "
         "(byte ranges starting at line starts; a multiple of the cores) that run in parallel. Ids do not depend on "

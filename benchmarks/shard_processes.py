@@ -1,0 +1,90 @@
+"""Map stages on every core: `curate quality` and the signing step of `curate dedup` with their shards in worker
+processes (one per core, the default once there is enough input) against the same flows in Prefect's task
+threads (`workers=0`, how they ran before), in one run, on the same shards.
+
+The input: >= --mb MB of real code (the .py files of this environment's site-packages, as in cli_overhead.py),
+ingested once into one shard per core; each variant runs on a fresh copy of that warehouse. The flows run in this
+process against one Prefect API (started by a warm-up flow first, so no variant pays for it).
+
+    .venv/bin/python benchmarks/shard_processes.py [--mb 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mb", type=int, default=50, help="Size of the code corpus.")
+    args = parser.parse_args()
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    from cli_overhead import code_corpus
+    from prefect import flow
+
+    from curators.config import IngestConfig, SourceSpec
+    from curators.dedup.config import DedupConfig
+    from curators.heuristics.config import QualityConfig, policies_for
+    from curators.ingest.plan import plan_units
+    from curators.ingest.store import ingest_unit
+    from flows.dedup import dedup_flow
+    from flows.processes import cores
+    from flows.quality import quality_flow
+    from warehouse.runs import open_run
+
+    @flow(name="warm-up")
+    def warm_up() -> int:
+        return 1
+
+    warm_up()  # the Prefect API starts here, not in a timed variant
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        corpus = tmp_path / "code.jsonl"
+        size = code_corpus(corpus, args.mb)
+        base = tmp_path / "base"
+        config = IngestConfig(sources=[SourceSpec(path=str(corpus), name="code", format="jsonl")])
+        with open_run(base, "ingest", config) as run:
+            units = plan_units(config, cores=cores()).units
+            for unit in units:
+                ingest_unit(unit, base, run.run_id, config)
+        policies = policies_for(config)
+        stages = {
+            "quality": lambda root, workers: quality_flow(str(root), QualityConfig(), policies, workers=workers),
+            "dedup": lambda root, workers: dedup_flow(str(root), DedupConfig(), workers=workers),
+        }
+        seconds: dict[tuple[str, str], float] = {}
+        for stage, run_stage in stages.items():
+            for variant, workers in (("threads", 0), ("processes", None)):
+                root = tmp_path / f"{stage}-{variant}"
+                shutil.copytree(base, root)
+                started = time.monotonic()
+                run_stage(root, workers)
+                seconds[stage, variant] = time.monotonic() - started
+                shutil.rmtree(root)
+
+    mb = size / 1e6
+    load = os.getloadavg()[0]
+    print(f"{mb:.0f} MB of real code in {len(units)} docs shards; {cores()} cores; load average {load:.2f}")
+    print(f"{'flow':<32}{'threads s':>10}{'processes s':>13}{'MB/s threads':>14}{'MB/s processes':>16}{'ratio':>8}")
+    for stage in stages:
+        threads, procs = seconds[stage, "threads"], seconds[stage, "processes"]
+        label = {"quality": "quality (rules + language ID)", "dedup": "dedup (signing + cluster step)"}[stage]
+        rates = f"{mb / threads:>14.1f}{mb / procs:>16.1f}"
+        print(f"{label:<32}{threads:>10.1f}{procs:>13.1f}{rates}{threads / procs:>7.2f}x")
+
+
+if __name__ == "__main__":
+    main()
