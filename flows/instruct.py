@@ -175,6 +175,16 @@ def responses_flow(
     return merge_rounds(summaries, same_run=False)
 
 
+def _unusable_hint(outcomes: dict[str, int], config: InstructConfig) -> str:
+    if "truncated" in outcomes:
+        return (
+            f"every truncated response was cut at instruct.responses.max_tokens ({config.responses.max_tokens}): "
+            "raise it and rerun `curate synth responses`; "
+            '`curate sql "SELECT status, reason, count(*) FROM responses GROUP BY ALL"` shows why each was left out'
+        )
+    return '`curate sql "SELECT status, reason, count(*) FROM responses GROUP BY ALL"` shows why each was left out'
+
+
 @flow(name="instruct-judge")
 def judge_flow(
     data_root: str,
@@ -188,7 +198,15 @@ def judge_flow(
     settings = _settings(data_root, settings)
     responses = store.responses_to_rate(Path(data_root).resolve())
     if not responses:
-        raise NothingToDo("no response to rate", hint="run `curate synth responses` first")
+        outcomes = store.response_outcomes(Path(data_root).resolve())
+        if not outcomes:
+            raise NothingToDo("no response to rate", hint="run `curate synth responses` first")
+        raise NothingToDo(
+            f"no response to rate: none of the {sum(outcomes.values())} responses is usable ("
+            + ", ".join(f"{k} {n}" for k, n in outcomes.items())
+            + ")",
+            hint=_unusable_hint(outcomes, config),
+        )
     run = JudgeRun(
         judge=config.judge,
         model=expected_model(settings, llm),

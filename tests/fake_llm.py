@@ -51,8 +51,10 @@ class FakeLLM:
         hang_seconds: float = 5.0,
         scorer: Callable[[str], int] | None = None,
         answer: Callable[[dict[str, Any]], str] | None = None,
+        cut: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         self.latency = latency
+        self.cut = cut  # scenario "ok": whether the answer ends cut at max_tokens (finish_reason "length")
         self.scorer = scorer  # scenario "ok": the score of the answer, from the last user message
         self.answer_of = answer  # scenario "ok": the whole answer's text, from the request body
         self.hang_seconds = hang_seconds
@@ -123,7 +125,8 @@ class FakeLLM:
     def respond(self, h: Any, name: str, n: int, reask: bool, body: dict[str, Any], text: str) -> None:  # noqa: C901 - one branch a scenario
         valid = VALID if self.scorer is None else {"reason": "scripted", "score": self.scorer(text)}
         content = json.dumps(valid) if self.answer_of is None else self.answer_of(body)
-        ok = json.dumps(_completion(content)).encode()
+        cut = self.cut is not None and self.cut(body)
+        ok = json.dumps(_completion(content, finish="length" if cut else "stop")).encode()
         if name == "ok":
             h._send(200, ok)
         elif name == "rate-limited":  # 429 twice with Retry-After, then fine

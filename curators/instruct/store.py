@@ -87,6 +87,21 @@ def responses_to_rate(root: Path) -> list[dict[str, Any]]:
     return [dict(zip(columns, r, strict=True)) for r in rows]
 
 
+def response_outcomes(root: Path) -> dict[str, int]:
+    """Responses by outcome: their status, or `contaminated` / `instruction not usable` for ok ones left out."""
+    _, rows = query(
+        root,
+        """
+        SELECT CASE WHEN r.status <> 'ok' THEN r.status WHEN r.contaminated THEN 'contaminated'
+                    ELSE 'instruction not usable' END AS outcome, count(*)
+        FROM responses r LEFT JOIN instruction_pool i ON i.id = r.instruction_id
+        WHERE NOT (r.status = 'ok' AND NOT r.contaminated AND coalesce(i.usable, false))
+        GROUP BY 1 ORDER BY 2 DESC, 1
+        """,
+    )
+    return dict(rows)
+
+
 def ratings_to_pair(root: Path, judge: str) -> list[dict[str, Any]]:
     """The ok ratings by `judge` of rateable responses: instruction_id, response_id, overall; ordered."""
     columns, rows = query(

@@ -151,6 +151,27 @@ def test_a_killed_preferences_run_asks_again_exactly_the_unanswered_requests(tmp
     assert {r[3] for r in votes(data_root)} == {True}
 
 
+def test_judging_responses_that_were_all_cut_says_why_and_what_to_raise(data_root: Path) -> None:
+    from curators.errors import NothingToDo
+    from curators.settings import Settings
+    from flows.instruct import judge_flow
+
+    def a_response(body: dict) -> bool:
+        return "invent diverse tasks" not in body["messages"][0]["content"] and "Rate the" not in str(body)
+
+    with FakeLLM(answer=scripted, cut=a_response) as fake:
+        endpoint = Endpoint(fake.base_url, "fake-model")
+        run = InstructionRun(method="self-instruct", instructions=CONFIG.instructions, model="fake-model")
+        run_stage(data_root, "si", SelfInstructStage(data_root, "si", run, "fake-model"), LLM, endpoint)
+        responses = ResponseRun(responses=CONFIG.responses, model="fake-model", instructions_digest="scripted")
+        run_stage(data_root, "resp", ResponseStage(data_root, "resp", responses, "fake-model"), LLM, endpoint)
+        settings = Settings(llm_base_url=fake.base_url, llm_model="fake-model")
+        with pytest.raises(NothingToDo, match=r"none of the 36 responses is usable \(truncated 36\)") as raised:
+            judge_flow(str(data_root), CONFIG, LLM, settings)
+    assert "instruct.responses.max_tokens (512)" in raised.value.hint
+    assert not [b for b in fake.bodies if "Rate the response" in b["messages"][-1]["content"]]  # nothing asked
+
+
 def test_magpie_needs_a_template_for_a_remote_model_and_text_completions(data_root: Path) -> None:
     from curators.errors import ConfigError, CurateError
     from curators.settings import Settings
@@ -242,7 +263,8 @@ def test_the_embedded_model_through_every_step_writes_sft_rows_that_trl_trains_o
                 "llm": {"local_model": TEST_MODEL},
                 "instruct": {
                     "instructions": {"grounded": {"per_document": 2}},
-                    "responses": {"per_instruction": 2, "max_tokens": 200, "max_instructions": 4},
+                    # SmolLM2-135M ended 7 of 8 answers within 400 tokens (132-566); at 200, all 8 were once cut.
+                    "responses": {"per_instruction": 2, "max_tokens": 400, "max_instructions": 3},
                     "judge": {"max_tokens": 200},
                 },
             }
