@@ -15,8 +15,8 @@ from curators.decontam.benchsets import SETUP_HINT, available_benchmarks
 from curators.decontam.config import DecontamConfig
 from curators.decontam.store import decontam_shard, loaded_index, removals
 from curators.errors import CurateError
-from flows import progress
-from flows.runners import Runner, task_runner
+from flows import processes, progress
+from flows.runners import Runner, shard_processes, task_runner
 from warehouse.listings import FIRST_RUN, TextTable, text_shards
 from warehouse.lock import writer_lock
 from warehouse.runs import open_run
@@ -42,11 +42,14 @@ class DecontamSummary(BaseModel):
 def decontam_task(
     data_root: str, run_id: str, target: str, shard: str, config: DecontamConfig
 ) -> tuple[int, int, bool]:
-    checked, flagged, mapped = decontam_shard(Path(data_root), run_id, target, shard, config)
+    checked, flagged, mapped = processes.call(run_id, decontam_shard, Path(data_root), run_id, target, shard, config)
     report = progress.get("decontam", data_root)
     if report is not None:
         report(1, checked)
     return checked, flagged, mapped.computed
+
+
+PRELOAD = ["curators.decontam.store"]  # imported once by the worker processes' forkserver
 
 
 def decontam_inputs(root: Path, target: TextTable) -> list[str]:
@@ -69,19 +72,28 @@ def sets_missing(config: DecontamConfig) -> str | None:
 
 @flow(name="decontam", task_runner=task_runner(Runner.local))
 def decontam_flow(
-    data_root: str, config: DecontamConfig, target: TextTable = "docs", wait: float | None = None
+    data_root: str,
+    config: DecontamConfig,
+    target: TextTable = "docs",
+    wait: float | None = None,
+    workers: int | None = None,
 ) -> DecontamSummary:
     """Find benchmark items in every shard of `target`; write `contamination` rows (nothing is deleted:
-    `curated` leaves contaminated documents out, `synthetic` marks such generations not usable)."""
+    `curated` leaves contaminated documents out, `synthetic` marks such generations not usable). `workers`:
+    processes that check the shards (default: one per core when there is enough to check; 0: the task threads);
+    each reads the index the flow built (or found) in the on-disk cache."""
     root = Path(data_root).resolve()
     started = time.monotonic()
     with writer_lock(root, wait=wait, command="curate decontam"):
         shards = decontam_inputs(root, target)
         sizes = loaded_index(config.model_dump_json()).sizes()
-        with open_run(root, "decontam", DecontamRunConfig(target=target, decontam=config), wait=wait) as run:
-            done = decontam_task.map(
-                unmapped(str(root)), unmapped(run.run_id), unmapped(target), shards, unmapped(config)
-            ).result()
+        run_config = DecontamRunConfig(target=target, decontam=config)
+        with open_run(root, "decontam", run_config, wait=wait) as run:
+            asked = shard_processes(root, run.run_id, "contamination", shards, config.model_dump_json(), asked=workers)
+            with processes.open_pool(run.run_id, asked, PRELOAD):
+                done = decontam_task.map(
+                    unmapped(str(root)), unmapped(run.run_id), unmapped(target), shards, unmapped(config)
+                ).result()
             run.counts = {
                 "shards": len(shards),
                 "checked": sum(c for c, _, _ in done),

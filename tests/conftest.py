@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,10 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# One stored benchmark index for the session (the tests that decontaminate share it; ~70 MB, removed at exit).
+_INDEX_CACHE = tempfile.mkdtemp(prefix="curate-test-decontam-index-")
+os.environ["CURATE_DECONTAM_INDEX_CACHE"] = _INDEX_CACHE
+atexit.register(shutil.rmtree, _INDEX_CACHE, True)
 for _key in ("CURATE_DATA", "CURATE_CONFIG", "CURATE_LLM_API_KEY", "OPENAI_API_KEY", "HF_TOKEN"):
     os.environ.pop(_key, None)
 

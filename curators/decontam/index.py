@@ -26,12 +26,13 @@ The rules, in order:
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import time
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -238,6 +239,55 @@ class ContaminationIndex:
             build_s=round(time.perf_counter() - started, 3),
         )
         return cls(config, items, vocabulary, values, grams, item_ngrams, gram_length, stats)
+
+    def save(self, folder: Path) -> None:
+        """Write the index into `folder` (new or empty): its arrays as .npy files, the vocabulary as text, the
+        items as an Arrow file, the stats as JSON. `load` reads it back as this index."""
+        import pyarrow as pa
+        import pyarrow.feather as feather
+
+        folder.mkdir(parents=True, exist_ok=True)
+        arrays = {"values": self._values, "item_ngrams": self._item_ngrams, "gram_length": self._gram_length}
+        for length, grams in self._grams.items():
+            arrays[f"keys-{length}"], arrays[f"owners-{length}"] = grams.keys, grams.owners
+        for name, array in arrays.items():
+            np.save(folder / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+        # Words are runs of \w: none holds a newline.
+        (folder / "vocabulary.txt").write_text("\n".join(self._vocabulary), encoding="utf-8")
+        columns = {f: [getattr(item, f) for item in self.items] for f in ("benchmark", "item_id", "text")}
+        feather.write_feather(pa.table(columns), folder / "items.arrow", compression="uncompressed")
+        stats = {"lengths": sorted(self._grams), **asdict(self.stats)}
+        (folder / "index.json").write_text(json.dumps(stats), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path, config: DecontamConfig) -> ContaminationIndex:
+        """The index `save` wrote into `folder`, matching texts under `config` (whose build settings must be the
+        ones it was built with: `curators.decontam.stored_index` keys folders by them). Its arrays are memory
+        mapped: processes that load the same index share its pages."""
+        import pyarrow.feather as feather
+
+        def array(name: str) -> np.ndarray:
+            return np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+
+        meta = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+        lengths = meta.pop("lengths")
+        words = (folder / "vocabulary.txt").read_text(encoding="utf-8")
+        vocabulary = {w: k for k, w in enumerate(words.split("\n"))} if words else {}
+        columns = feather.read_table(folder / "items.arrow", memory_map=True).to_pydict()
+        items = tuple(map(BenchItem, columns["benchmark"], columns["item_id"], columns["text"]))
+        grams = {length: _Grams.of(array(f"keys-{length}"), array(f"owners-{length}")) for length in lengths}
+        if len(vocabulary) != len(array("values")) or len(items) != len(array("item_ngrams")):
+            raise ValueError(f"the stored index in {folder} is incomplete")
+        return cls(
+            config,
+            items,
+            vocabulary,
+            array("values"),
+            grams,
+            array("item_ngrams"),
+            array("gram_length"),
+            IndexStats(**meta),
+        )
 
     def sizes(self) -> dict[str, int]:
         """Items per benchmark, as loaded (skipped ones included; the variants of an item count once)."""

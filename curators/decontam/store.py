@@ -16,7 +16,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curators.decontam.config import DecontamConfig
-from curators.decontam.index import ContaminationIndex, build_index, contamination_rows, removals_table
+from curators.decontam.index import ContaminationIndex, contamination_rows, removals_table
+from curators.decontam.stored_index import stored_index
 from warehouse.catalog import query
 from warehouse.mapper import Mapped, map_shard
 from warehouse.schemas import CONTAMINATION
@@ -27,8 +28,8 @@ _ROWS_CHECKED = {"docs": None, "generations": "ok", "instructions": "ok", "respo
 
 @functools.lru_cache(maxsize=2)
 def loaded_index(config_json: str) -> ContaminationIndex:
-    """The index of a config, built once per process (reading the sets and hashing them takes seconds)."""
-    return build_index(DecontamConfig.model_validate_json(config_json))
+    """The index of a config, once per process: read from the on-disk cache, or built (~10 s) and stored there."""
+    return stored_index(DecontamConfig.model_validate_json(config_json))
 
 
 def decontam_shard(root: Path, run_id: str, target: str, shard: str, config: DecontamConfig) -> tuple[int, int, Mapped]:

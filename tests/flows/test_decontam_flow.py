@@ -100,3 +100,42 @@ def test_no_documents_is_a_clear_error(data_root: Path, capsys: pytest.CaptureFi
     assert main(["-d", str(data_root), "decontam", "--target", "generations"]) == 1
     err = capsys.readouterr().err
     assert "nothing to decontaminate: no generations yet" in err and "curate synth textbooks" in err
+
+
+def test_shards_checked_in_worker_processes_get_the_rows_of_the_task_threads(
+    tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With two shards or more to check, each is checked in a worker process that reads the index the flow
+    stored: the rows a run in the task threads writes."""
+    import shutil
+
+    import flows.runners
+    from curators.decontam.config import DecontamConfig
+    from flows.decontam import decontam_flow
+    from flows.processes import WorkerPool
+
+    prose = real_texts(8)
+    names = ["gsm8k", "humaneval"]
+    docs = [{}, {}]
+    for k, name in enumerate(names):
+        for j, item in enumerate(load_builtin(name)[100:103]):
+            docs[j % 2][f"{name}-{j}"] = plant(prose[k * 3 + j], item.text)
+    docs[0]["clean"], docs[1]["clean-too"] = prose[6], prose[7]
+    for part, texts in enumerate(docs):  # two files: two docs shards
+        ingest(data_root, write_corpus(tmp_path / f"web{part}.jsonl", texts), f"web{part}")
+    copy = tmp_path / "copy"
+    shutil.copytree(data_root, copy)
+    calls: list = []
+    real_run = WorkerPool.run
+    monkeypatch.setattr(WorkerPool, "run", lambda self, fn, *a, **k: calls.append(fn) or real_run(self, fn, *a, **k))
+    monkeypatch.setattr(flows.runners, "SHARD_PROCESS_MIN_BYTES", 0)
+    config = DecontamConfig(benchmarks=names)
+    found = {}
+    for where, root, workers in (("threads", data_root, 0), ("processes", copy, None)):
+        calls.clear()
+        summary = decontam_flow(str(root), config, workers=workers)
+        assert summary.shards == summary.shards_computed == 2
+        assert len(calls) == (2 if where == "processes" else 0)  # one call per shard
+        _, rows = query(root, "SELECT * EXCLUDE (run_id) FROM contamination ORDER BY ALL")
+        found[where] = rows
+    assert len(found["processes"]) == 6 and found["processes"] == found["threads"]
