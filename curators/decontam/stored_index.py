@@ -70,11 +70,12 @@ def index_key(config: DecontamConfig, wheel_dir: Path | None = None) -> str:
 
 def stored_index(config: DecontamConfig, wheel_dir: Path | None = None) -> ContaminationIndex:
     """The index of `config`: read from the cache when it is there, else built and stored."""
-    for path in config.extra_jsonl:  # the set readers' own error (a clear one) for a missing file
-        if not Path(path).is_file():
-            return build_index(config, wheel_dir)
+    try:
+        key = index_key(config, wheel_dir)
+    except OSError:  # a JSONL file missing or unreadable: the set readers say so, clearly
+        return build_index(config, wheel_dir)
     root = cache_root()
-    folder = root / index_key(config, wheel_dir)
+    folder = root / key
     if folder.is_dir():
         try:
             loaded = ContaminationIndex.load(folder, config)
@@ -105,10 +106,10 @@ def _prune(root: Path, keep: Path) -> None:
     """Remove all but the KEEP most recently used indexes, and temporary folders over a day old."""
     now = time.time()
     try:
-        entries = [p for p in root.iterdir() if p.is_dir()]
-    except OSError:
+        entries = [(p, p.stat().st_mtime) for p in root.iterdir() if p.is_dir()]
+    except OSError:  # gone, or another process pruning at the same time: the next store prunes
         return
-    stale = [p for p in entries if p.name.endswith(".tmp") and now - p.stat().st_mtime > 86400]
-    indexes = sorted((p for p in entries if not p.name.startswith(".")), key=lambda p: p.stat().st_mtime)
+    stale = [p for p, mtime in entries if p.name.endswith(".tmp") and now - mtime > 86400]
+    indexes = [p for p, _ in sorted((e for e in entries if not e[0].name.startswith(".")), key=lambda e: e[1])]
     for path in stale + [p for p in indexes[:-KEEP] if p != keep]:
         shutil.rmtree(path, ignore_errors=True)

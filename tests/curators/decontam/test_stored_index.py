@@ -13,6 +13,7 @@ import curators.decontam.stored_index as stored
 from curators.decontam.benchsets import load_builtin
 from curators.decontam.config import DecontamConfig
 from curators.decontam.index import build_index
+from curators.errors import CurateError
 from tests.curators.dedup.test_clusters import real_texts
 
 NAMES = ["gsm8k", "humaneval", "winogrande"]  # WinoGrande: items of several variants
@@ -75,6 +76,11 @@ def test_the_key_follows_what_the_build_reads(cache: Path, tmp_path: Path) -> No
     assert stored.index_key(config.model_copy(update={"difflib_threshold": 0.9})) == key
     user_set(extra, ["one two three four five six seven eight nine eleven"])  # same file, new contents
     assert stored.index_key(config) != key
+    # A file that is not there: the set reader's clear error, and nothing stored.
+    missing = config.model_copy(update={"extra_jsonl": [tmp_path / "gone.jsonl"]})
+    with pytest.raises(CurateError, match="benchmark file not found: .*gone.jsonl"):
+        stored.stored_index(missing)
+    assert not cache.exists()
 
 
 def test_a_damaged_stored_index_is_built_again_and_old_ones_are_removed(
