@@ -178,7 +178,7 @@ def responses_flow(
 def _unusable_hint(outcomes: dict[str, int], config: InstructConfig) -> str:
     if "truncated" in outcomes:
         return (
-            f"every truncated response was cut at instruct.responses.max_tokens ({config.responses.max_tokens}): "
+            f"truncated responses reached the limit instruct.responses.max_tokens (now {config.responses.max_tokens}): "
             "raise it and rerun `curate synth responses`; "
             '`curate sql "SELECT status, reason, count(*) FROM responses GROUP BY ALL"` shows why each was left out'
         )

@@ -168,7 +168,7 @@ def test_judging_responses_that_were_all_cut_says_why_and_what_to_raise(data_roo
         settings = Settings(llm_base_url=fake.base_url, llm_model="fake-model")
         with pytest.raises(NothingToDo, match=r"none of the 36 responses is usable \(truncated 36\)") as raised:
             judge_flow(str(data_root), CONFIG, LLM, settings)
-    assert "instruct.responses.max_tokens (512)" in raised.value.hint
+    assert "instruct.responses.max_tokens (now 512)" in raised.value.hint
     assert not [b for b in fake.bodies if "Rate the response" in b["messages"][-1]["content"]]  # nothing asked
 
 
