@@ -44,6 +44,14 @@ ENV_SETTINGS: dict[str, tuple[str, ...]] = {
 }
 
 
+def user_cache_dir(name: str, override_env: str) -> Path:
+    """A cache of this user's that no warehouse owns (built binaries, indexes): `$<override_env>`, else
+    `$XDG_CACHE_HOME/curators/<name>` (default `~/.cache/curators/<name>`)."""
+    if os.environ.get(override_env):
+        return Path(os.environ[override_env])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "curators" / name
+
+
 def api_key_from_env(environ: Mapping[str, str] | None = None, variable: str | None = None) -> str | None:
     """The LLM API key from the environment: CURATE_LLM_API_KEY, then OPENAI_API_KEY; or, for an endpoint of
     its own, only the `variable` named (`""`: that endpoint takes no key, and is sent none of ours)."""

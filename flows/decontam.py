@@ -86,10 +86,11 @@ def decontam_flow(
     started = time.monotonic()
     with writer_lock(root, wait=wait, command="curate decontam"):
         shards = decontam_inputs(root, target)
-        sizes = loaded_index(config.model_dump_json()).sizes()
+        config_json = config.model_dump_json()
+        sizes = loaded_index(config_json).sizes()
         run_config = DecontamRunConfig(target=target, decontam=config)
         with open_run(root, "decontam", run_config, wait=wait) as run:
-            asked = shard_processes(root, run.run_id, "contamination", shards, config.model_dump_json(), asked=workers)
+            asked = shard_processes(root, run.run_id, "contamination", shards, config_json, asked=workers)
             with processes.open_pool(run.run_id, asked, PRELOAD):
                 done = decontam_task.map(
                     unmapped(str(root)), unmapped(run.run_id), unmapped(target), shards, unmapped(config)

