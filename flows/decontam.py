@@ -49,9 +49,6 @@ def decontam_task(
     return checked, flagged, mapped.computed
 
 
-PRELOAD = ["curators.decontam.store"]  # imported once by the worker processes' forkserver
-
-
 def decontam_inputs(root: Path, target: TextTable) -> list[str]:
     """The shards to check; a clear error when there are none."""
     shards = text_shards(root, target)
@@ -91,7 +88,7 @@ def decontam_flow(
         run_config = DecontamRunConfig(target=target, decontam=config)
         with open_run(root, "decontam", run_config, wait=wait) as run:
             asked = shard_processes(root, run.run_id, "contamination", shards, config_json, asked=workers)
-            with processes.open_pool(run.run_id, asked, PRELOAD):
+            with processes.open_pool(run.run_id, asked, processes.PRELOAD["decontam"]):
                 done = decontam_task.map(
                     unmapped(str(root)), unmapped(run.run_id), unmapped(target), shards, unmapped(config)
                 ).result()

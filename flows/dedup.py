@@ -45,9 +45,6 @@ class DedupSummary(BaseModel):
     curve: dict
 
 
-PRELOAD = ["curators.dedup.store"]  # imported once by the worker processes' forkserver
-
-
 def signing_processes(
     root: Path, run_id: str, shards: list[str], config: MinHashConfig, asked: int | None = None
 ) -> int:
@@ -135,7 +132,7 @@ def dedup_flow(
         shards = input_shards(root, target, against)
         with open_run(root, "minhash", config.minhash, wait=wait) as mrun:
             signers = signing_processes(root, mrun.run_id, shards, config.minhash, workers)
-            with processes.open_pool(mrun.run_id, signers, PRELOAD):
+            with processes.open_pool(mrun.run_id, signers, processes.PRELOAD["dedup"]):
                 done = minhash_task.map(
                     unmapped(str(root)), unmapped(mrun.run_id), shards, unmapped(config.minhash)
                 ).result()

@@ -89,6 +89,23 @@ def configure_environment(data_root: Path, verbose: bool = False, use_running_se
             os.environ["PREFECT_API_URL"] = url
 
 
+def without_flow_heartbeats() -> None:
+    """No flow-run heartbeats in this process, unless the user set PREFECT_FLOWS_HEARTBEAT_FREQUENCY. Called once
+    Prefect is about to run flows here (it imports Prefect).
+
+    Why: Prefect's heartbeat thread sleeps in whole seconds and the engine joins it when a flow run ends, so every
+    flow run (and each subflow of `curate run`) waited 0-1 s for it, ~0.5 s on average, measured in a no-op
+    `curate dedup`. Heartbeats only feed Prefect's zombie-run automations; here a command's writer lock and its
+    run record (`warehouse.runs`) say whether it still runs. An environment variable cannot turn them off (the
+    setting is an optional integer >= 30, and no string parses as None), so the process's settings are changed,
+    with Prefect's own `copy_with_update`: `set_defaults` keeps a value the user set."""
+    import prefect.context
+
+    base = prefect.context.GLOBAL_SETTINGS_CONTEXT
+    settings = base.settings.copy_with_update(set_defaults={"flows.heartbeat_frequency": None})
+    prefect.context.GLOBAL_SETTINGS_CONTEXT = prefect.context.SettingsContext(profile=base.profile, settings=settings)
+
+
 def flow_settings(settings: Settings) -> Settings:
     """`settings` as flows receive them: the API key moved into the process environment (where the tasks
     read it, `api_key_from_env`) and removed from the object, so it never becomes a Prefect parameter."""

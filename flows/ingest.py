@@ -66,7 +66,6 @@ class IngestSummary(BaseModel):
 # shared one core); each task's thread waits for its unit's process. Memory stays bounded: each process
 # buffers up to one shard. An input this small runs in the threads (starting processes costs more).
 WORKERS = processes.cores()
-PRELOAD = ["curators.ingest.store"]  # imported once by the workers' forkserver, not by each worker
 
 
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=WORKERS), log_prints=True)
@@ -83,7 +82,9 @@ def ingest_flow(
     root = str(Path(data_root).resolve())
     with (
         open_run(Path(root), "ingest", config, fresh=fresh, wait=wait) as run,
-        processes.open_pool(run.run_id, worker_processes(plan.n_bytes, len(plan.units), workers), PRELOAD),
+        processes.open_pool(
+            run.run_id, worker_processes(plan.n_bytes, len(plan.units), workers), processes.PRELOAD["ingest"]
+        ),
     ):
         futures = ingest_unit_task.map(plan.units, unmapped(root), unmapped(run.run_id), unmapped(config))
         results: list[UnitResult] = []

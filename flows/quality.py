@@ -42,7 +42,6 @@ def quality_task(data_root: str, run_id: str, shard: str, config: QualityConfig,
 
 # The rules cost ~1 s per MB of text on a core: a shard or two of any size are worth a process each.
 PROCESS_MIN_BYTES = 1024 * 1024
-PRELOAD = ["curators.heuristics.store"]  # imported once by the worker processes' forkserver
 
 
 def _processes(
@@ -63,7 +62,11 @@ def quality_flow(
         shards = current_docs_shards(root)
         with (
             open_run(root, "quality", QualityRunConfig(quality=config, policies=policies), wait=wait) as run,
-            processes.open_pool(run.run_id, _processes(root, run.run_id, shards, config, policies, workers), PRELOAD),
+            processes.open_pool(
+                run.run_id,
+                _processes(root, run.run_id, shards, config, policies, workers),
+                processes.PRELOAD["quality"],
+            ),
         ):
             computed = quality_task.map(
                 unmapped(str(root)), unmapped(run.run_id), shards, unmapped(config), unmapped(policies)

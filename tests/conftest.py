@@ -32,6 +32,9 @@ def prefect_harness() -> Iterator[None]:
     """One Prefect test harness (temporary database + ephemeral API) for the whole session."""
     from prefect.testing.utilities import prefect_test_harness
 
+    from flows.env import without_flow_heartbeats
+
+    without_flow_heartbeats()  # as in every `curate` command that runs flows (flows.cli.options.for_flows)
     with prefect_test_harness(server_startup_timeout=120):
         yield
 

@@ -243,7 +243,8 @@ def _empty_schema_file(root: Path, table: str, schema: pa.Schema) -> Path:
     digest = hashlib.sha256(schema.serialize().to_pybytes()).hexdigest()[:12]
     path = folder / f"{table}-{digest}.parquet"
     if not path.exists():
-        write_parquet_atomic(path, schema.empty_table())
+        # (`from_batches([])`, not `schema.empty_table()`: the same table, without importing pandas, ~0.3 s)
+        write_parquet_atomic(path, pa.Table.from_batches([], schema))
         for old in folder.glob(f"{table}*.parquet"):  # an earlier schema's file (or the unhashed name)
             if old != path and old.name.removeprefix(table)[:1] in ("-", "."):
                 old.unlink(missing_ok=True)

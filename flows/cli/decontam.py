@@ -68,7 +68,7 @@ def run_decontam(
         if once.summary is not None:
             print_decontam_summary(once.summary)
             return once.summary
-        config = for_flows(config, verbose, wait)
+        config = for_flows(config, verbose, wait, stages=["decontam"])
         from flows.cli.progress import StageBars
         from flows.decontam import decontam_flow, decontam_inputs
         from flows.runners import task_runner

@@ -90,7 +90,7 @@ def run_dedup(
         if once.summary is not None:
             print_dedup_summary(once.summary)
             return once.summary
-        config = for_flows(config, verbose, wait)
+        config = for_flows(config, verbose, wait, stages=["dedup"])
         from flows.cli.progress import StageBars
         from flows.dedup import dedup_flow, input_shards
         from flows.runners import task_runner

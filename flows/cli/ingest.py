@@ -85,7 +85,7 @@ def run_ingest(
 
     # Plan first: a wrong path or an unknown format fails here, before Prefect starts.
     plan = plan_units(config.ingest)
-    config = for_flows(config, verbose, wait)
+    config = for_flows(config, verbose, wait, stages=["ingest"])
     from flows.ingest import ingest_flow
 
     root = config.settings.data_root.resolve()

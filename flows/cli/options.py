@@ -118,16 +118,22 @@ def given(**values: Any) -> dict[str, Any]:
     return {k: v.value if isinstance(v, StrEnum) else v for k, v in values.items() if v is not None}
 
 
-def for_flows(config: CurateConfig, verbose: bool, wait: float | None) -> CurateConfig:
+def for_flows(config: CurateConfig, verbose: bool, wait: float | None, stages: list[str] | None = None) -> CurateConfig:
     """Prepare this process to run flows (offline hubs, quiet Prefect, the API key in the environment) and
     return the config as flows receive it: no secrets in it, so none becomes a Prefect parameter.
 
     A warehouse that another process is writing is said here, before Prefect starts (unless --wait):
-    the flow takes the writer lock itself."""
-    from flows.env import configure_environment, flow_settings
+    the flow takes the writer lock itself. `stages` whose units run in worker processes have their forkserver
+    started here, so that it starts while Prefect is imported (`flows.processes.start_forkserver`)."""
+    from flows.env import configure_environment, flow_settings, without_flow_heartbeats
     from warehouse.lock import check_unlocked
 
     check_unlocked(config.settings.data_root, wait)
 
     configure_environment(config.settings.data_root, verbose=verbose)
+    if stages:
+        from flows.processes import start_forkserver
+
+        start_forkserver(stages)
+    without_flow_heartbeats()
     return config.model_copy(update={"settings": flow_settings(config.settings)})

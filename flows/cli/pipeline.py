@@ -50,7 +50,7 @@ def run(
     run_overrides = {k: v for k, v in {"runner": runner and runner.value, "dask_address": dask_address}.items() if v}
     config = c.config({"run": run_overrides} if run_overrides else None)
     root = config.settings.data_root.resolve()
-    config = for_flows(config, c.verbose, wait)
+    config = for_flows(config, c.verbose, wait, stages=["ingest", "quality", "dedup", "decontam"])
     from flows.pipeline import pipeline_flow, select_stages
 
     selected = select_stages([s.value for s in stages or []], start and start.value, until and until.value)

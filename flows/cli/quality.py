@@ -39,7 +39,7 @@ def quality(
     policies = policies_for(config.ingest)
     with stage_once(root, "quality", [config.quality, policies], wait, rerun) as once:
         if once.summary is None:
-            config = for_flows(config, context(ctx).verbose, wait)
+            config = for_flows(config, context(ctx).verbose, wait, stages=["quality"])
             from flows.quality import quality_flow
             from flows.runners import task_runner
 

@@ -65,3 +65,29 @@ def test_telemetry_is_off_unless_the_user_says_otherwise(tmp_path: Path, monkeyp
     monkeypatch.setenv("DO_NOT_TRACK", "0")  # a user's explicit setting wins
     configure_environment(tmp_path / "data", use_running_server=False)
     assert os.environ["DO_NOT_TRACK"] == "0"
+
+
+HEARTBEAT_PROBE = """
+from flows.env import without_flow_heartbeats
+without_flow_heartbeats()
+from prefect import flow
+from prefect.flow_engine import FlowRunEngine
+
+@flow
+def probe() -> int:
+    return 1
+
+print(FlowRunEngine(flow=probe).heartbeat_seconds)
+"""
+
+
+@pytest.mark.parametrize(("user_setting", "expected"), [(None, "None"), ("60", "60")])
+def test_flow_runs_send_no_heartbeats_unless_the_user_asks(user_setting: str | None, expected: str) -> None:
+    """Prefect's heartbeat thread made every flow run wait up to a second when it ended (flows.env): a command's
+    flow runs start none, and a PREFECT_FLOWS_HEARTBEAT_FREQUENCY the user set is kept."""
+    env = {k: v for k, v in os.environ.items() if "HEARTBEAT" not in k}
+    if user_setting is not None:
+        env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] = user_setting
+    done = subprocess.run([sys.executable, "-c", HEARTBEAT_PROBE], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == expected

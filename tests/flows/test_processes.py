@@ -64,3 +64,36 @@ def test_a_call_that_kills_its_worker_fails_alone() -> None:
             futures[0].result(timeout=120)
         assert [futures[x].result(timeout=120) for x in (1, 2, 3)] == [1, 2, 3]
         assert pool.run(square, 3)[0] == 9  # the pool works on
+
+
+EARLY_FORKSERVER = """
+import psutil
+from flows import processes
+
+def forkservers():
+    return [p.pid for p in psutil.Process().children() if "forkserver" in " ".join(p.cmdline())]
+
+processes.start_forkserver(["dedup"])
+started = forkservers()
+print("forkserver before any pool:", len(started))
+with processes.open_pool("k", 1, processes.PRELOAD["dedup"]) as pool:
+    wanted = "('curators.dedup.store', 'pandas')"
+    print("worker has:", pool.run(eval, f"sorted(m for m in {wanted} if m in __import__('sys').modules)"))
+    print("same forkserver:", forkservers() == started)
+"""
+
+
+def test_a_command_starts_the_forkserver_early_with_its_stage_libraries_and_pandas() -> None:
+    """`start_forkserver` (called by a stage command before it imports Prefect) starts the server at once; the
+    pool the flow opens later forks its workers from it, with the stage's library and pandas already imported
+    (pyarrow imports pandas on its first `pa.table`: once there, not in each worker)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", EARLY_FORKSERVER], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "forkserver before any pool: 1",
+        "worker has: ['curators.dedup.store', 'pandas']",
+        "same forkserver: True",
+    ]
