@@ -31,6 +31,8 @@ CURATE = [sys.executable, "-m", "flows.cli"]
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from curators.child_processes import free_port  # noqa: E402 (after the path it is found on)
+
 
 def curate(root: Path, *args: str, env: dict[str, str]) -> float:
     started = time.monotonic()
@@ -111,14 +113,6 @@ def start_server(root: Path, env: dict[str, str]) -> float:
     started = time.monotonic()
     curate(root, "prefect", "start", "--port", str(free_port()), env=env)
     return time.monotonic() - started
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:

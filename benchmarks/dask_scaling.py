@@ -19,7 +19,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,8 @@ import time
 from pathlib import Path
 
 import psutil
+
+from curators.child_processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("ingest", "dedup", "decontam")
@@ -69,12 +70,6 @@ def build_corpus(folder: Path, size_mb: int, files: int = 8) -> int:
     for k, part in enumerate(lines):
         (folder / f"part-{k}.jsonl").write_text("".join(part), encoding="utf-8")
     return written
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def tree_cpu(processes: list[psutil.Process]) -> float:

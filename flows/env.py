@@ -10,8 +10,12 @@ import json
 import os
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from curators.settings import ENV_SETTINGS, Settings
+
+if TYPE_CHECKING:
+    from flows.temporary_server import TemporaryServer
 
 OFFLINE_DEFAULTS = {
     # A hub name must fail at once instead of retrying for 20-90 s: these machines have no internet.
@@ -67,7 +71,7 @@ def running_server(data_root: Path) -> str | None:
 def prefect_api(data_root: Path) -> tuple[str, str | None]:
     """Which Prefect API a stage command uses: ("env", PREFECT_API_URL) when the user set one, ("serve", url)
     when `curate serve` runs a server for this data root, else ("ephemeral", None): one started per command
-    (~10 s on 2 cores)."""
+    (`flows.temporary_server`; or the API a Prefect profile names)."""
     if os.environ.get("PREFECT_API_URL"):
         return "env", os.environ["PREFECT_API_URL"]
     url = running_server(data_root)
@@ -89,6 +93,16 @@ def configure_environment(data_root: Path, verbose: bool = False, use_running_se
             os.environ["PREFECT_API_URL"] = url
 
 
+def _update_prefect_settings(updates: dict[str, Any] | None = None, set_defaults: dict[str, Any] | None = None) -> None:
+    """Change this process's Prefect settings (the global settings context every thread reads), with Prefect's own
+    `Settings.copy_with_update`. Imports Prefect."""
+    import prefect.context
+
+    base = prefect.context.GLOBAL_SETTINGS_CONTEXT
+    settings = base.settings.copy_with_update(updates=updates, set_defaults=set_defaults)
+    prefect.context.GLOBAL_SETTINGS_CONTEXT = prefect.context.SettingsContext(profile=base.profile, settings=settings)
+
+
 def without_flow_heartbeats() -> None:
     """No flow-run heartbeats in this process, unless the user set PREFECT_FLOWS_HEARTBEAT_FREQUENCY. Called once
     Prefect is about to run flows here (it imports Prefect).
@@ -97,13 +111,24 @@ def without_flow_heartbeats() -> None:
     flow run (and each subflow of `curate run`) waited 0-1 s for it, ~0.5 s on average, measured in a no-op
     `curate dedup`. Heartbeats only feed Prefect's zombie-run automations; here a command's writer lock and its
     run record (`warehouse.runs`) say whether it still runs. An environment variable cannot turn them off (the
-    setting is an optional integer >= 30, and no string parses as None), so the process's settings are changed,
-    with Prefect's own `copy_with_update`: `set_defaults` keeps a value the user set."""
+    setting is an optional integer >= 30, and no string parses as None), so the process's settings are changed:
+    `set_defaults` keeps a value the user set."""
+    _update_prefect_settings(set_defaults={"flows.heartbeat_frequency": None})
+
+
+def use_api(server: TemporaryServer) -> bool:
+    """Point this process's Prefect at `server`, the temporary API this command started, once it answers; True
+    then. False, with the server stopped, when a Prefect profile names an API (Prefect Cloud, a server: used as
+    it would be without the temporary one), or when it does not answer (Prefect then starts its own ephemeral
+    API, as it always did). Imports Prefect."""
     import prefect.context
 
-    base = prefect.context.GLOBAL_SETTINGS_CONTEXT
-    settings = base.settings.copy_with_update(set_defaults={"flows.heartbeat_frequency": None})
-    prefect.context.GLOBAL_SETTINGS_CONTEXT = prefect.context.SettingsContext(profile=base.profile, settings=settings)
+    if prefect.context.GLOBAL_SETTINGS_CONTEXT.settings.api.url or not server.wait():
+        server.stop()
+        return False
+    os.environ["PREFECT_API_URL"] = server.url  # for the processes the command starts (Dask's workers)
+    _update_prefect_settings(updates={"api.url": server.url})
+    return True
 
 
 def flow_settings(settings: Settings) -> Settings:

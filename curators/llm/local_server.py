@@ -15,13 +15,11 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import importlib.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +30,7 @@ from pathlib import Path
 
 import httpx
 
+from curators.child_processes import die_with_parent, free_port
 from curators.errors import CurateError
 from curators.llm.llama_server import choose_engine, default_slots
 
@@ -183,17 +182,6 @@ def local_alias(model: str) -> str:
     return model if model in MODELS else Path(model).stem
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _die_with_parent() -> None:  # runs in the child before exec (Linux): SIGTERM when the parent dies
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 @dataclass
 class LocalServer:
     """A running embedded endpoint."""
@@ -307,7 +295,7 @@ def start_server(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it in order
-            preexec_fn=None if detached else _die_with_parent,
+            preexec_fn=None if detached else die_with_parent,
         )
     server = LocalServer(
         model=alias, path=path, port=port, pid=process.pid, log=log, process=process, engine=chosen.name, slots=slots

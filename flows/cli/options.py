@@ -5,6 +5,7 @@ Importing this module imports no Prefect, torch or model: `--help` and the read-
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -125,15 +126,19 @@ def for_flows(config: CurateConfig, verbose: bool, wait: float | None, stages: l
     A warehouse that another process is writing is said here, before Prefect starts (unless --wait):
     the flow takes the writer lock itself. `stages` whose units run in worker processes have their forkserver
     started here, so that it starts while Prefect is imported (`flows.processes.start_forkserver`)."""
-    from flows.env import configure_environment, flow_settings, without_flow_heartbeats
+    from flows.env import configure_environment, flow_settings, use_api, without_flow_heartbeats
+    from flows.processes import start_forkserver
+    from flows.temporary_server import TemporaryServer
     from warehouse.lock import check_unlocked
 
     check_unlocked(config.settings.data_root, wait)
 
     configure_environment(config.settings.data_root, verbose=verbose)
+    # No server to use (the data root's, or PREFECT_API_URL): one for this command, starting while Prefect imports.
+    server = None if os.environ.get("PREFECT_API_URL") else TemporaryServer()
     if stages:
-        from flows.processes import start_forkserver
-
         start_forkserver(stages)
-    without_flow_heartbeats()
+    without_flow_heartbeats()  # (imports Prefect)
+    if server is not None:
+        use_api(server)
     return config.model_copy(update={"settings": flow_settings(config.settings)})

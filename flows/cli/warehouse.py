@@ -108,8 +108,8 @@ def status(ctx: typer.Context) -> None:
     said = {
         "env": f"PREFECT_API_URL={url}",
         "serve": f"the server of this data root at {url} (`curate prefect start` or `curate serve`; no ephemeral API)",
-        "ephemeral": "an ephemeral API started by each stage command (~5-10 s); `curate prefect start` runs one "
-        "server they all share",
+        "ephemeral": "a temporary API that each stage command starts for itself (an ephemeral API, ~4-6 s of each "
+        "command on 2 cores); `curate prefect start` runs one server they all share",
     }
     out.print(f"[bold]prefect[/] {said[kind]}", highlight=False)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from curators.child_processes import free_port
 from flows.cli import main
 from tests.curators.dedup.test_clusters import real_texts
 from tests.fake_llm import FakeLLM
@@ -50,12 +50,6 @@ def corpus(folder: Path) -> tuple[Path, Path]:
     bench = folder.parent / "mybench.jsonl"
     bench.write_text(json.dumps({"id": "item-1", "text": " ".join(texts[2].split()[:80])}) + "\n")
     return folder, bench
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rows(root: Path) -> dict[str, list[tuple]]:

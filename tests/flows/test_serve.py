@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from curators.child_processes import free_port
 from curators.serve.config import ServeConfig
 from warehouse.catalog import query
 
@@ -72,12 +72,6 @@ def test_a_scheduled_run_that_finds_the_warehouse_busy_ends_cancelled_naming_the
     assert "curate ingest big.jsonl" in state.message and f"pid {holder.pid}" in state.message
     assert waited >= 1.5  # it waited (bounded) before giving up
     assert not (data_root / "tables" / "runs").exists()  # and wrote nothing
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def deployment_runs(db: Path) -> list[tuple[str, str, str | None]]:
