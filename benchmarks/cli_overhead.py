@@ -1,12 +1,13 @@
 """What a stage command costs before and around its work, in one run:
 
 1. No-op latency (median of --repeats): `curate dedup` and `curate quality` on a warehouse where they are done,
-   - with `--rerun` (the flow runs and finds nothing to do) under Prefect's ephemeral API (one per command),
+   - with `--rerun` (the flow runs and finds nothing to do) without a server: each command starts its own
+     temporary (ephemeral) API, `flows/temporary_server.py`,
    - the same with a Prefect server running for the data root (`curate prefect start`),
    - and without `--rerun`: nothing changed since they finished, so they answer without Prefect;
    `curate status` (no Prefect at all) is the floor.
 2. End to end: `curate ingest` + `curate dedup` on >= --mb MB of real code (the .py files of this environment's
-   site-packages, one document a file, one JSONL file), with the ephemeral API and with a running server,
+   site-packages, one document a file, one JSONL file), without a server and with a running server,
    against the library doing the same work in-process (ingest_unit per unit, signatures per shard, the
    cluster step), timed without imports.
 
@@ -161,17 +162,17 @@ def main() -> None:
             curate(served_root, "prefect", "stop", env=env)
 
     print(f"1. no-op stage commands, median of {args.repeats} (s); `curate prefect start`: {server_start:.1f} s")
-    print(f"{'command':<17}{'ephemeral API':>14}{'running server':>16}{'up to date':>12}")
+    print(f"{'command':<17}{'no server':>14}{'running server':>16}{'up to date':>12}")
     print(f"{'curate status':<17}{'':>14}{'':>16}{noop['status']['floor']:>12.2f}   (no Prefect: the floor)")
     for command in ("dedup", "quality"):
         t = noop[command]
         print(f"curate {command:<10}{t['ephemeral']:>14.2f}{t['server']:>16.2f}{t['up to date']:>12.2f}")
-    print("  (ephemeral / running server: with --rerun, the flow runs and finds nothing to do)")
+    print("  (no server / running server: with --rerun, the flow runs and finds nothing to do)")
     mb = size / 1e6
     print(f"\n2. curate ingest + curate dedup on {mb:.0f} MB of real code (one JSONL file), {cores} cores")
     print(f"{'':<22}{'ingest s':>9}{'dedup s':>9}{'total s':>9}{'MB/s':>7}{'MB/s/core':>11}{'vs library':>12}")
     lib_rate = mb / (lib["ingest"] + lib["dedup"])
-    for name, t in (("library (in-process)", lib), ("CLI, ephemeral API", ephemeral), ("CLI, running server", served)):
+    for name, t in (("library (in-process)", lib), ("CLI, no server", ephemeral), ("CLI, running server", served)):
         total = t["ingest"] + t["dedup"]
         rate = mb / total
         print(

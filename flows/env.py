@@ -10,12 +10,9 @@ import json
 import os
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from curators.settings import ENV_SETTINGS, Settings
-
-if TYPE_CHECKING:
-    from flows.temporary_server import TemporaryServer
 
 OFFLINE_DEFAULTS = {
     # A hub name must fail at once instead of retrying for 20-90 s: these machines have no internet.
@@ -93,7 +90,7 @@ def configure_environment(data_root: Path, verbose: bool = False, use_running_se
             os.environ["PREFECT_API_URL"] = url
 
 
-def _update_prefect_settings(updates: dict[str, Any] | None = None, set_defaults: dict[str, Any] | None = None) -> None:
+def update_prefect_settings(updates: dict[str, Any] | None = None, set_defaults: dict[str, Any] | None = None) -> None:
     """Change this process's Prefect settings (the global settings context every thread reads), with Prefect's own
     `Settings.copy_with_update`. Imports Prefect."""
     import prefect.context
@@ -113,22 +110,7 @@ def without_flow_heartbeats() -> None:
     run record (`warehouse.runs`) say whether it still runs. An environment variable cannot turn them off (the
     setting is an optional integer >= 30, and no string parses as None), so the process's settings are changed:
     `set_defaults` keeps a value the user set."""
-    _update_prefect_settings(set_defaults={"flows.heartbeat_frequency": None})
-
-
-def use_api(server: TemporaryServer) -> bool:
-    """Point this process's Prefect at `server`, the temporary API this command started, once it answers; True
-    then. False, with the server stopped, when a Prefect profile names an API (Prefect Cloud, a server: used as
-    it would be without the temporary one), or when it does not answer (Prefect then starts its own ephemeral
-    API, as it always did). Imports Prefect."""
-    import prefect.context
-
-    if prefect.context.GLOBAL_SETTINGS_CONTEXT.settings.api.url or not server.wait():
-        server.stop()
-        return False
-    os.environ["PREFECT_API_URL"] = server.url  # for the processes the command starts (Dask's workers)
-    _update_prefect_settings(updates={"api.url": server.url})
-    return True
+    update_prefect_settings(set_defaults={"flows.heartbeat_frequency": None})
 
 
 def flow_settings(settings: Settings) -> Settings:

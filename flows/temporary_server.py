@@ -8,12 +8,12 @@ has imported Prefect (~1.5 s). Here the same server, with the same command line 
 (`prefect.server.api.server.SubprocessASGIServer`), is started before the command imports Prefect, as a child
 process, so that its start overlaps the command's own imports and planning on another core.
 
-The command points Prefect at it only once it answers (`flows.env.use_api`). If it never does (a Prefect version
+The command points Prefect at it only once it answers (`use_api`). If it never does (a Prefect version
 that starts its server differently, a port taken meanwhile), it is stopped and Prefect's own ephemeral mode runs,
 as without it (and says what went wrong if that fails too). It stops when the command exits, and (Linux) when the
 command is killed.
 
-This module imports no Prefect.
+This module imports Prefect only in `use_api`, once the command has started the server.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import sys
 import time
 
 from curators.child_processes import die_with_parent, free_port
-from flows.env import api_answers
+from flows.env import api_answers, update_prefect_settings
 
 # What Prefect's ephemeral mode gives its server (SubprocessASGIServer._run_uvicorn_command): no UI, and only the
 # services an ephemeral server runs.
@@ -76,3 +76,18 @@ class TemporaryServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def use_api(server: TemporaryServer) -> bool:
+    """Point this process's Prefect at `server`, the temporary API this command started, once it answers; True
+    then. False, with the server stopped, when a Prefect profile names an API (Prefect Cloud, a server: used as
+    it would be without the temporary one), or when it does not answer (Prefect then starts its own ephemeral
+    API, as it always did). Imports Prefect."""
+    import prefect.context
+
+    if prefect.context.GLOBAL_SETTINGS_CONTEXT.settings.api.url or not server.wait():
+        server.stop()
+        return False
+    os.environ["PREFECT_API_URL"] = server.url  # for the processes the command starts (Dask's workers)
+    update_prefect_settings(updates={"api.url": server.url})
+    return True

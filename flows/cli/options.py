@@ -126,9 +126,9 @@ def for_flows(config: CurateConfig, verbose: bool, wait: float | None, stages: l
     A warehouse that another process is writing is said here, before Prefect starts (unless --wait):
     the flow takes the writer lock itself. `stages` whose units run in worker processes have their forkserver
     started here, so that it starts while Prefect is imported (`flows.processes.start_forkserver`)."""
-    from flows.env import configure_environment, flow_settings, use_api, without_flow_heartbeats
+    from flows.env import configure_environment, flow_settings, without_flow_heartbeats
     from flows.processes import start_forkserver
-    from flows.temporary_server import TemporaryServer
+    from flows.temporary_server import TemporaryServer, use_api
     from warehouse.lock import check_unlocked
 
     check_unlocked(config.settings.data_root, wait)

@@ -1,4 +1,4 @@
-"""A stage command's temporary Prefect API (`flows.temporary_server`, `flows.env.use_api`): started before the
+"""A stage command's temporary Prefect API (`flows.temporary_server`): started before the
 command imports Prefect, used once it answers, never in place of an API the user named, and gone with the command
 even when the command is killed. Each case runs in a process of its own (Prefect's settings are per process)."""
 
@@ -26,8 +26,8 @@ def run_script(script: str, env: dict[str, str] | None = None) -> list[str]:
 
 
 FLOW_ON_IT = """
-from flows.env import use_api, without_flow_heartbeats
-from flows.temporary_server import TemporaryServer
+from flows.env import without_flow_heartbeats
+from flows.temporary_server import TemporaryServer, use_api
 
 server = TemporaryServer()
 without_flow_heartbeats()  # imports Prefect, while the server starts
@@ -55,8 +55,7 @@ def test_flows_run_on_the_temporary_server_once_it_answers() -> None:
 
 
 NOT_IN_PLACE_OF = """
-from flows.env import use_api
-from flows.temporary_server import TemporaryServer
+from flows.temporary_server import TemporaryServer, use_api
 from prefect.settings import get_current_settings
 
 server = TemporaryServer()
