@@ -256,14 +256,20 @@ def sql_list(paths: list[Path] | list[str]) -> str:
     return "[" + ", ".join("'" + str(Path(p).resolve()).replace("'", "''") + "'" for p in paths) + "]"
 
 
-def connect(root: Path, read_only: bool = True, timeout: float = 10.0) -> duckdb.DuckDBPyConnection:
-    """Open the catalog. Retries while another process holds DuckDB's own file lock (briefly)."""
-    path = db_path(root)
-    if read_only and not path.exists():
+def require_warehouse(root: Path) -> None:
+    """Raise the error that says there is no warehouse at `root` (no catalog there yet)."""
+    if not db_path(root).exists():
         raise CurateError(
             f"no warehouse at {Path(root).resolve()}",
             hint="run `curate run` or `curate ingest PATH` first, or point --data-root / CURATE_DATA at one",
         )
+
+
+def connect(root: Path, read_only: bool = True, timeout: float = 10.0) -> duckdb.DuckDBPyConnection:
+    """Open the catalog. Retries while another process holds DuckDB's own file lock (briefly)."""
+    path = db_path(root)
+    if read_only:
+        require_warehouse(root)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout

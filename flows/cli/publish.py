@@ -56,8 +56,8 @@ def export(
 def run_export(config: CurateConfig, verbose: bool, folder: Path, wait: float | None) -> Any:
     masked = config.masked()
     root = config.settings.data_root.resolve()
-    config = for_flows(config, verbose, wait)
     config.export.chosen([])  # an unknown product name is said before Prefect starts
+    config = for_flows(config, verbose, wait)
     from flows.publish import export_flow
 
     summary = export_flow(str(root), str(folder), config.export, masked, wait=wait)
@@ -97,11 +97,12 @@ def push(
         "HF_HUB_OFFLINE", "0"
     )  # the flows' offline default, lifted for the one command that goes online
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    config = for_flows(config, c.verbose, None)
     from curators.publish.hub import check_export
-    from flows.publish import push_flow
 
     check_export(folder.resolve())  # a missing export is said before Prefect starts
+    config = for_flows(config, c.verbose, None)
+    from flows.publish import push_flow
+
     done = push_flow(str(folder.resolve()), repo_id, private, revision)
     what = f"commit {done.commit_url}" if done.commit_url else "nothing changed since the last push"
     out.print(f"[bold]pushed[/] {done.files} files of {folder} to {done.repo_url}: {what}")

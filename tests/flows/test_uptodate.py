@@ -63,3 +63,14 @@ def test_dedup_with_nothing_to_do_answers_without_prefect(
     assert rows == [(2,)]
     assert main(["-d", str(data_root), "dedup"]) == 0
     assert "up to date" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("stage", ["quality", "dedup", "decontam", "score"])
+def test_a_data_root_without_a_warehouse_is_said_before_prefect_starts(tmp_path: Path, stage: str) -> None:
+    """A mistyped --data-root: the stages that read a warehouse say so at once, and create nothing there (no
+    lock file, no Prefect home, no temporary API)."""
+    missing = tmp_path / "no-such-root"
+    done = subprocess.run([*CURATE, "-d", str(missing), stage], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert f"no warehouse at {missing}" in done.stderr and "curate ingest PATH" in done.stderr
+    assert not missing.exists()
