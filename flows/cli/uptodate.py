@@ -53,11 +53,13 @@ def stage_once(
     extra_files: list[str] | None = None,
 ) -> Iterator[Once]:
     """Hold the writer lock; `once.summary` is set (and said) when `stage` with `settings` is up to date. A data root
-    without a warehouse is said at once (these stages read one), before Prefect or its API start."""
-    from warehouse.catalog import require_warehouse  # (here: DuckDB is not imported by every command's start)
-
+    that does not exist (a mistyped --data-root) is said at once, before the lock, Prefect or its API start; an
+    existing one without the stage's input gets the stage's own error, which says what to run first."""
     root = Path(root).resolve()
-    require_warehouse(root)
+    if not root.exists():
+        from warehouse.catalog import require_warehouse  # (here: DuckDB is not imported by every command's start)
+
+        require_warehouse(root)
     key = stage_key(stage, __version__, *settings)
     with writer_lock(root, wait=wait, command=f"curate {stage}"):
         once = Once(root, key, extra_files)

@@ -66,9 +66,9 @@ def test_dedup_with_nothing_to_do_answers_without_prefect(
 
 
 @pytest.mark.parametrize("stage", ["quality", "dedup", "decontam", "score"])
-def test_a_data_root_without_a_warehouse_is_said_before_prefect_starts(tmp_path: Path, stage: str) -> None:
+def test_a_data_root_that_does_not_exist_is_said_before_prefect_starts(tmp_path: Path, stage: str) -> None:
     """A mistyped --data-root: the stages that read a warehouse say so at once, and create nothing there (no
-    lock file, no Prefect home, no temporary API)."""
+    lock file, no Prefect home, no temporary API). (An existing folder gets the stage's own error: what to run.)"""
     missing = tmp_path / "no-such-root"
     done = subprocess.run([*CURATE, "-d", str(missing), stage], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
