@@ -67,8 +67,10 @@ def test_a_filter_is_trained_on_labels_the_embedded_llm_gave(
     ingest_flow(str(data_root), IngestConfig(sources=[source]))
     assert query(data_root, "SELECT count(*) FROM docs")[1] == [(len(docs),)]
 
-    # Label every document with the real embedded server (one thread: steady on 2 busy cores).
-    llm = LLMConfig(local_model=TEST_MODEL, local_threads=1)
+    # Label every document with the real embedded server: one thread (steady on 2 busy cores) and one slot. With
+    # several slots, llama-server's batched answers at temperature 0 vary from run to run, and a run where the model
+    # gave one answer to nearly every document left nothing to train a binary filter on (seen on a full run).
+    llm = LLMConfig(local_model=TEST_MODEL, local_threads=1, local_slots=1)
     labelled = label_flow(
         str(data_root), LabelConfig(n=len(docs), strategy="random", max_doc_tokens=MAX_DOC_TOKENS, batch=4), llm
     )
