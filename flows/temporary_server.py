@@ -4,8 +4,9 @@ gives, ~4 s sooner.
 Without a server to use (`curate prefect start`, a PREFECT_API_URL, a profile's API), Prefect starts a temporary
 one itself at the flow's first API call: in the command's process it imports its server modules (~2 s), then
 starts the server and waits for it (~3.5 s with an existing database), one after the other, after the command
-has imported Prefect (~1.5 s). Here the same server, with the same command line and environment as Prefect's
-(`prefect.server.api.server.SubprocessASGIServer`), is started before the command imports Prefect, as a child
+has imported Prefect (~1.5 s). Here the same server, with Prefect's command line and environment
+(`prefect.server.api.server.SubprocessASGIServer`) and Prefect's app behind two fixes for SQLite's locks
+(`flows.prefect_app`), is started before the command imports Prefect, as a child
 process, so that its start overlaps the command's own imports and planning on another core.
 
 The command points Prefect at it only once it answers (`use_api`). If it never does (a Prefect version
@@ -27,6 +28,7 @@ import time
 from curators.child_processes import die_with_parent, free_port
 from flows.env import api_answers, update_prefect_settings
 
+APP = "flows.prefect_app:create_app"  # Prefect's app, with fixes for SQLite's locks (see there)
 # What Prefect's ephemeral mode gives its server (SubprocessASGIServer._run_uvicorn_command): no UI, and only the
 # services an ephemeral server runs.
 SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
@@ -36,11 +38,12 @@ STARTUP_TIMEOUT_ENV = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"  # Pref
 class TemporaryServer:
     """A Prefect API server on a free loopback port, for as long as this process runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, app: str = APP) -> None:
+        """`app`: the ASGI app factory uvicorn runs (Prefect's own is `prefect.server.api.server:create_app`)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/api"
         command = [
-            sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
+            sys.executable, "-m", "uvicorn", "--factory", app,
             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on",
         ]  # fmt: skip
         env = {**os.environ, **SERVER_ENV}

@@ -29,14 +29,20 @@ for _key in ("CURATE_DATA", "CURATE_CONFIG", "CURATE_LLM_API_KEY", "OPENAI_API_K
 
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
-    """One Prefect test harness (temporary database + ephemeral API) for the whole session."""
-    from prefect.testing.utilities import prefect_test_harness
+    """One Prefect API for the whole session: the temporary server a `curate` command starts (Prefect's app behind
+    `flows.prefect_app`), on the session's PREFECT_HOME database, used by this process's flows (not by the
+    commands that tests start in subprocesses: those start their own, as they do for a user)."""
+    from flows.env import update_prefect_settings, without_flow_heartbeats
+    from flows.temporary_server import TemporaryServer
 
-    from flows.env import without_flow_heartbeats
-
+    server = TemporaryServer()
     without_flow_heartbeats()  # as in every `curate` command that runs flows (flows.cli.options.for_flows)
-    with prefect_test_harness(server_startup_timeout=120):
+    assert server.wait(), "the test session's Prefect server did not answer"
+    update_prefect_settings(updates={"api.url": server.url})
+    try:
         yield
+    finally:
+        server.stop()
 
 
 @pytest.fixture
