@@ -1,8 +1,9 @@
-"""The Prefect server of a data root: `prefect server start` on loopback, its SQLite database and log under
-<data root>/.prefect, recorded in <data root>/.prefect/server.json so that stage commands (flows/env.py),
-`curate serve` and `curate prefect stop` find it. Started by `curate serve` (stopped again when it ends) or by
-`curate prefect start` (left running: every stage command of the data root then skips Prefect's ephemeral API,
-~5-10 s each on 2 cores). This module imports no Prefect: the server is a child process.
+"""The Prefect server of a data root: what `prefect server start` runs (Prefect's API app and its services, in
+uvicorn), with Prefect's app behind the fixes for SQLite's locks of `flows.prefect_app`, on loopback; its SQLite
+database and log under <data root>/.prefect, recorded in <data root>/.prefect/server.json so that stage commands
+(flows/env.py), `curate serve` and `curate prefect stop` find it. Started by `curate serve` (stopped again when it
+ends) or by `curate prefect start` (left running: every stage command of the data root then skips starting a
+temporary API, ~4 s each on 2 cores). This module imports no Prefect: the server is a child process.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from curators.errors import CurateError
 from curators.serve.config import ServeConfig
 from flows.env import SERVER_FILE
 from flows.env import api_answers as healthy
+from flows.temporary_server import APP
 
 
 @dataclass
@@ -57,9 +59,9 @@ def find_server(root: Path) -> Server | None:
 
 
 def start_server(root: Path, config: ServeConfig) -> Server:
-    """`prefect server start` on loopback, its SQLite database and log under <data root>/.prefect; recorded
-    so that `curate serve --status` (and a later `curate serve`) find it. Its own session: a Ctrl-C meant for
-    `curate serve` does not reach it before the schedules are paused."""
+    """Prefect's server (as `prefect server start` runs it, see the module) on loopback, its SQLite database and
+    log under <data root>/.prefect; recorded so that `curate serve --status` (and a later `curate serve`) find it.
+    Its own session: a Ctrl-C meant for `curate serve` does not reach it before the schedules are paused."""
     home = prefect_home(root)
     home.mkdir(parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{config.port}/api"
@@ -75,7 +77,20 @@ def start_server(root: Path, config: ServeConfig) -> Server:
         "PREFECT_UI_ENABLED": "true" if config.ui else "false",
     }
     env.pop("PREFECT_API_URL", None)
-    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(config.port)]
+    # `prefect server start` runs `uvicorn.run(create_app(final=True))` in its own process; this is the same app and
+    # services (not ephemeral, not webserver-only), behind `flows.prefect_app`'s fixes for SQLite's locks. Host and
+    # port are said to the app too: its UI calls the API there.
+    for key in ("PREFECT__SERVER_EPHEMERAL", "PREFECT__SERVER_WEBSERVER_ONLY"):
+        env.pop(key, None)
+    env |= {
+        "PREFECT__SERVER_FINAL": "1",
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_PORT": str(config.port),
+    }
+    command = [
+        sys.executable, "-m", "uvicorn", "--factory", APP, "--host", "127.0.0.1", "--port", str(config.port),
+        "--lifespan", "on", "--log-level", "warning",
+    ]  # fmt: skip
     with open(home / "server.log", "ab") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + config.server_start_s

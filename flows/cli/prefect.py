@@ -20,9 +20,9 @@ def prefect_start(
     port: int | None = typer.Option(None, "--port", help="Port on 127.0.0.1 (serve.port)."),
     ui: bool | None = typer.Option(None, "--ui/--no-ui", help="Serve Prefect's UI too (serve.ui)."),
 ) -> None:
-    """Start `prefect server start` on loopback in the background (SQLite and log under <data root>/.prefect)
-    and record it: every stage command of this data root, and `curate serve`, then use it. A PREFECT_API_URL
-    you set wins over it. `curate prefect stop` stops it."""
+    """Start a Prefect server (what `prefect server start` runs) on loopback in the background (SQLite and log
+    under <data root>/.prefect) and record it: every stage command of this data root, and `curate serve`, then use
+    it. A PREFECT_API_URL you set wins over it. `curate prefect stop` stops it."""
     overrides = {k: v for k, v in {"port": port, "ui": ui}.items() if v is not None}
     config = context(ctx).config({"serve": overrides} if overrides else None)
     from flows.prefect_server import recorded_server, start_server
