@@ -30,11 +30,11 @@ VARIANTS = {
 
 def child(app: str, runs: int) -> None:
     sys.path.insert(0, str(ROOT))
-    from flows.env import without_flow_heartbeats
+    from flows.env import tune_flow_runs
     from flows.temporary_server import TemporaryServer, use_api
 
     server = TemporaryServer(app=app)
-    without_flow_heartbeats()
+    tune_flow_runs()
     if not use_api(server):
         raise SystemExit("the temporary server did not answer")
     from prefect import flow, task

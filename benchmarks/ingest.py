@@ -143,10 +143,10 @@ def child(variant: str, path: str, work: str, workers: int) -> None:
         started, cpu = time.perf_counter(), cpu_seconds()
         records = sum(ingest_unit(unit, Path(work), "bench", config).seen for unit in plan_units(config).units)
     else:  # flow
-        from flows.env import configure_environment, without_flow_heartbeats
+        from flows.env import configure_environment, tune_flow_runs
 
         configure_environment(Path(work))
-        without_flow_heartbeats()  # as `curate ingest` does
+        tune_flow_runs()  # as `curate ingest` does
         from prefect import flow
 
         import flows.ingest

@@ -47,7 +47,7 @@ def main() -> None:
     from curators.ingest.store import ingest_unit
     from flows.decontam import decontam_flow
     from flows.dedup import dedup_flow
-    from flows.env import without_flow_heartbeats
+    from flows.env import tune_flow_runs
     from flows.processes import cores
     from flows.quality import quality_flow
     from warehouse.runs import open_run
@@ -56,7 +56,7 @@ def main() -> None:
     def warm_up() -> int:
         return 1
 
-    without_flow_heartbeats()  # as the stage commands do
+    tune_flow_runs()  # as the stage commands do
     warm_up()  # the Prefect API starts here, not in a timed variant
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)

@@ -113,6 +113,51 @@ def without_flow_heartbeats() -> None:
     update_prefect_settings(set_defaults={"flows.heartbeat_frequency": None})
 
 
+def flow_parameters_without_fastapi() -> None:
+    """Flow runs record their parameters without importing FastAPI. Called once Prefect is about to run flows here
+    (it imports Prefect).
+
+    Why: `Flow.serialize_parameters` (Prefect 3.8) converts each parameter with FastAPI's `jsonable_encoder`, and
+    importing `fastapi` builds its whole routing stack: 0.2-0.3 s of every command's first flow run, measured in a
+    no-op `curate dedup --rerun` (the command talks to a server; it runs none). pydantic's `to_jsonable_python`
+    makes the same JSON of what flows are given (str, numbers, None, lists and dicts, pydantic models: dumped in
+    JSON mode, by alias) and raises ValueError or TypeError where `jsonable_encoder` does, which Prefect's own
+    fallback turns into the `<TypeName>` placeholder. Prefect's method still serves flows that are methods."""
+    from prefect.flows import Flow
+
+    if getattr(Flow.serialize_parameters, "without_fastapi", False):
+        return
+    prefects = Flow.serialize_parameters
+
+    def serialize_parameters(self: Flow, parameters: dict[str, Any]) -> dict[str, Any]:
+        from prefect.futures import PrefectFuture
+        from prefect.states import State
+        from pydantic_core import to_jsonable_python
+
+        if self.ismethod or self.isclassmethod:
+            return prefects(self, parameters)
+        serialized: dict[str, Any] = {}
+        for key, value in parameters.items():
+            if isinstance(value, PrefectFuture | State):
+                serialized[key] = f"<{type(value).__name__}>"  # (Prefect's placeholder: never read)
+                continue
+            try:
+                serialized[key] = to_jsonable_python(value, by_alias=True)
+            except (TypeError, ValueError, RecursionError):
+                serialized[key] = f"<{type(value).__name__}>"
+        return serialized
+
+    serialize_parameters.without_fastapi = True  # type: ignore[attr-defined]
+    Flow.serialize_parameters = serialize_parameters  # type: ignore[method-assign]
+
+
+def tune_flow_runs() -> None:
+    """What every process that runs flows here sets before its first flow run (imports Prefect): no heartbeats
+    (`without_flow_heartbeats`), parameters recorded without FastAPI (`flow_parameters_without_fastapi`)."""
+    without_flow_heartbeats()
+    flow_parameters_without_fastapi()
+
+
 def flow_settings(settings: Settings) -> Settings:
     """`settings` as flows receive them: the API key moved into the process environment (where the tasks
     read it, `api_key_from_env`) and removed from the object, so it never becomes a Prefect parameter."""

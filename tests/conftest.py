@@ -32,11 +32,11 @@ def prefect_harness() -> Iterator[None]:
     """One Prefect API for the whole session: the temporary server a `curate` command starts (Prefect's app behind
     `flows.prefect_app`), on the session's PREFECT_HOME database, used by this process's flows (not by the
     commands that tests start in subprocesses: those start their own, as they do for a user)."""
-    from flows.env import update_prefect_settings, without_flow_heartbeats
+    from flows.env import tune_flow_runs, update_prefect_settings
     from flows.temporary_server import TemporaryServer
 
     server = TemporaryServer()
-    without_flow_heartbeats()  # as in every `curate` command that runs flows (flows.cli.options.for_flows)
+    tune_flow_runs()  # as in every `curate` command that runs flows (flows.cli.options.for_flows)
     assert server.wait(), "the test session's Prefect server did not answer"
     update_prefect_settings(updates={"api.url": server.url})
     try:

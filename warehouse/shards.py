@@ -24,6 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from warehouse.arrays import table_from_rows
 from warehouse.errors import RowError
 from warehouse.schemas import schema_for
 
@@ -159,7 +160,7 @@ def write_run_rows(root: Path, table: str, run_id: str, rows: list[dict[str, Any
     schema = schema_for(table)
     for row in rows:
         check_row(table, schema, row)
-    data = pa.Table.from_pylist(rows, schema=schema)
+    data = table_from_rows(rows, schema)
     write_shard(run_dir(root, table, run_id) / shard_name(0, 0), data, table=table, **marker_fields)
 
 

@@ -37,6 +37,7 @@ import pyarrow as pa
 from curators.dedup.config import DedupConfig
 from curators.dedup.lsh import band_pairs_sql
 from curators.dedup.minhash import estimated_jaccard, jaccard, shingle_set
+from warehouse.arrays import string_array
 
 
 @dataclass
@@ -381,7 +382,7 @@ def _priority_rank(
     con: duckdb.DuckDBPyConnection, priority: str, config: DedupConfig, ids: list[str]
 ) -> dict[str, int]:
     """id -> its place in the survivor policy's order (0: the best), from the `priority` table."""
-    con.register("cluster_members", pa.table({"id": pa.array(ids, pa.string())}))
+    con.register("cluster_members", pa.Table.from_arrays([string_array(ids)], names=["id"]))
     ordered = con.execute(
         f"SELECT m.id FROM cluster_members m LEFT JOIN {priority} p USING (id) ORDER BY {_order_sql(config)}"
     ).fetchall()

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel
 
@@ -18,6 +17,7 @@ from curators.ingest.config import IngestConfig
 from curators.ingest.plan import InputUnit
 from curators.ingest.readers import read_unit
 from curators.ingest.records import Doc, Reject, text_hashes
+from warehouse.arrays import int_array, string_array
 from warehouse.schemas import DOCS, REJECTS
 from warehouse.shards import CheckpointWriter, check_columns
 
@@ -110,41 +110,6 @@ def ingest_unit(
     )
 
 
-def _strings(values: list[str | None], large: bool = False) -> pa.Array:
-    """A (large_)string array of `values` built from one buffer. Hand-written for speed: `pa.array` converts value
-    by value, and imports pandas on its first call (a second of every worker process's start)."""
-    n = len(values)
-    nulls = None in values
-    if not nulls and all(map(str.isascii, values)):  # one join: a character is a byte
-        data = "".join(values).encode("ascii")  # type: ignore[arg-type] (no None here)
-        lengths = np.fromiter(map(len, values), np.int64, n)  # type: ignore[arg-type]
-    else:
-        encoded = [b"" if v is None else v.encode("utf-8") for v in values]
-        data = b"".join(encoded)
-        lengths = np.fromiter(map(len, encoded), np.int64, n)
-    if not large and len(data) >= 2**31:
-        raise ValueError("over 2 GiB of strings in one column of a shard")
-    offsets = np.zeros(n + 1, np.int64 if large else np.int32)
-    offsets[1:] = np.cumsum(lengths)
-    validity = _validity([v is not None for v in values]) if nulls else None
-    kind = pa.large_string() if large else pa.string()
-    return pa.Array.from_buffers(kind, n, [validity, pa.py_buffer(offsets), pa.py_buffer(data)])
-
-
-def _ints(values: list[int | None]) -> pa.Array:
-    """An int64 array of `values` (see `_strings`)."""
-    nulls = None in values
-    data = np.fromiter((0 if v is None else v for v in values) if nulls else values, np.int64, len(values))
-    validity = _validity([v is not None for v in values]) if nulls else None
-    return pa.Array.from_buffers(pa.int64(), len(values), [validity, pa.py_buffer(data)])
-
-
-def _validity(valid: list[bool]) -> pa.Buffer | None:
-    """Arrow's validity bitmap of the values (little-endian bits), or None when none is null."""
-    mask = np.array(valid, np.bool_)
-    return None if mask.all() else pa.py_buffer(np.packbits(mask, bitorder="little"))
-
-
 def shard_tables(docs: list[Doc], rejects: list[Reject], run_id: str) -> dict[str, pa.Table]:
     """One checkpoint's `docs` and `rejects` as Arrow tables, built column by column (not row by row), with the
     text hashes of the documents computed here in one batch (`text_hashes`)."""
@@ -152,28 +117,28 @@ def shard_tables(docs: list[Doc], rejects: list[Reject], run_id: str) -> dict[st
     tables = {
         "docs": pa.Table.from_arrays(
             [
-                _strings([d.id for d in docs]),
-                _strings([d.source for d in docs]),
-                _strings([d.locator for d in docs]),
-                _strings(texts, large=True),
-                _strings(text_hashes(texts)),
-                _ints([d.n_chars for d in docs]),
-                _ints([d.n_bytes for d in docs]),
-                _strings([d.lang for d in docs]),
-                _strings([d.meta for d in docs]),
-                _strings([run_id] * len(docs)),
+                string_array([d.id for d in docs]),
+                string_array([d.source for d in docs]),
+                string_array([d.locator for d in docs]),
+                string_array(texts, large=True),
+                string_array(text_hashes(texts)),
+                int_array([d.n_chars for d in docs]),
+                int_array([d.n_bytes for d in docs]),
+                string_array([d.lang for d in docs]),
+                string_array([d.meta for d in docs]),
+                string_array([run_id] * len(docs)),
             ],
             schema=DOCS,
         ),
         "rejects": pa.Table.from_arrays(
             [
-                _strings([r.source for r in rejects]),
-                _strings([r.locator for r in rejects]),
-                _strings([str(r.reason) for r in rejects]),
-                _strings([r.detail for r in rejects]),
-                _strings([r.excerpt for r in rejects]),
-                _ints([r.n_bytes for r in rejects]),
-                _strings([run_id] * len(rejects)),
+                string_array([r.source for r in rejects]),
+                string_array([r.locator for r in rejects]),
+                string_array([str(r.reason) for r in rejects]),
+                string_array([r.detail for r in rejects]),
+                string_array([r.excerpt for r in rejects]),
+                int_array([r.n_bytes for r in rejects]),
+                string_array([run_id] * len(rejects)),
             ],
             schema=REJECTS,
         ),

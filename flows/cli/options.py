@@ -126,7 +126,7 @@ def for_flows(config: CurateConfig, verbose: bool, wait: float | None, stages: l
     A warehouse that another process is writing is said here, before Prefect starts (unless --wait):
     the flow takes the writer lock itself. `stages` whose units run in worker processes have their forkserver
     started here, so that it starts while Prefect is imported (`flows.processes.start_forkserver`)."""
-    from flows.env import configure_environment, flow_settings, without_flow_heartbeats
+    from flows.env import configure_environment, flow_settings, tune_flow_runs
     from flows.processes import start_forkserver
     from flows.temporary_server import TemporaryServer, use_api
     from warehouse.lock import check_unlocked
@@ -138,7 +138,7 @@ def for_flows(config: CurateConfig, verbose: bool, wait: float | None, stages: l
     server = None if os.environ.get("PREFECT_API_URL") else TemporaryServer()
     if stages:
         start_forkserver(stages)
-    without_flow_heartbeats()  # (imports Prefect)
+    tune_flow_runs()  # (imports Prefect)
     if server is not None:
         use_api(server)
     return config.model_copy(update={"settings": flow_settings(config.settings)})

@@ -91,3 +91,68 @@ def test_flow_runs_send_no_heartbeats_unless_the_user_asks(user_setting: str | N
     done = subprocess.run([sys.executable, "-c", HEARTBEAT_PROBE], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == expected
+
+
+def test_flow_parameters_are_recorded_as_prefect_records_them(tmp_path: Path) -> None:
+    """`flow_parameters_without_fastapi`: the parameters of this project's flows, given their real configs, are the
+    JSON Prefect's own serializer (FastAPI's `jsonable_encoder`) makes; a value neither can encode is Prefect's
+    placeholder."""
+    from fastapi.encoders import jsonable_encoder
+
+    from curators.config import CurateConfig, SourceSpec
+    from curators.ingest.config import IngestConfig
+    from flows.env import tune_flow_runs
+    from flows.ingest import ingest_flow
+    from flows.pipeline import pipeline_flow
+
+    tune_flow_runs()
+    config = CurateConfig(ingest=IngestConfig(sources=[SourceSpec(path=str(tmp_path / "a b.jsonl"), name="ç")]))
+    cases = [
+        (pipeline_flow, {"data_root": str(tmp_path), "config": config, "stages": ["ingest"], "fresh": False,
+                         "wait": None}),
+        (ingest_flow, {"data_root": str(tmp_path), "config": config.ingest, "fresh": True, "wait": 2.5,
+                       "workers": 0}),
+    ]  # fmt: skip
+    for stage_flow, parameters in cases:
+        ours = stage_flow.serialize_parameters(parameters)
+        assert ours == {key: jsonable_encoder(value) for key, value in parameters.items()}
+        assert ours["config"]["settings" if stage_flow is pipeline_flow else "sources"]  # (a real config, dumped)
+    assert ingest_flow.serialize_parameters({"data_root": object()}) == {"data_root": "<object>"}
+
+
+PARAMETERS_PROBE = """
+import sys
+from flows.env import tune_flow_runs
+tune_flow_runs()
+from prefect import flow
+from prefect.context import get_run_context
+from curators.dedup.config import DedupConfig
+
+@flow
+def probe(data_root: str, config: DedupConfig, wait: float | None = None) -> str:
+    return str(get_run_context().flow_run.id)
+
+print(probe("/data", DedupConfig(exact=False)))
+print("fastapi" in sys.modules)
+"""
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_flow_run_records_its_parameters_without_importing_fastapi() -> None:
+    """A command's flow run does not import FastAPI (0.2-0.3 s of every command) and its parameters reach the
+    API as before."""
+    from prefect.client.orchestration import get_client
+
+    from curators.dedup.config import DedupConfig
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    done = subprocess.run(
+        [sys.executable, "-c", PARAMETERS_PROBE], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    run_id, fastapi_imported = done.stdout.strip().splitlines()[-2:]
+    assert fastapi_imported == "False"
+    with get_client(sync_client=True) as client:
+        parameters = client.read_flow_run(run_id).parameters
+    assert parameters == {"data_root": "/data", "config": DedupConfig(exact=False).model_dump(mode="json"),
+                          "wait": None}  # fmt: skip

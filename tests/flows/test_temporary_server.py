@@ -26,11 +26,11 @@ def run_script(script: str, env: dict[str, str] | None = None) -> list[str]:
 
 
 FLOW_ON_IT = """
-from flows.env import without_flow_heartbeats
+from flows.env import tune_flow_runs
 from flows.temporary_server import TemporaryServer, use_api
 
 server = TemporaryServer()
-without_flow_heartbeats()  # imports Prefect, while the server starts
+tune_flow_runs()  # imports Prefect, while the server starts
 print(use_api(server))
 from prefect import flow
 from prefect.settings import get_current_settings
