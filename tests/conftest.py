@@ -26,6 +26,15 @@ atexit.register(shutil.rmtree, _INDEX_CACHE, True)
 for _key in ("CURATE_DATA", "CURATE_CONFIG", "CURATE_LLM_API_KEY", "OPENAI_API_KEY", "HF_TOKEN"):
     os.environ.pop(_key, None)
 
+# Prefect sets up its console log handler once a process first needs it (a flow run, `from prefect import flow`), on
+# the sys.stderr of that moment. Set up here, that is the session's own (pytest's capture, for every test); set up
+# first inside a test that uses `capsys`, it was that test's stream, closed when the test ended, and a later test's
+# flow that logged an error failed writing to it ("ValueError: I/O operation on closed file": test_dedup_flow, then
+# test_instruct_flow, run together).
+from prefect.logging.configuration import ensure_logging_setup  # noqa: E402 (after the environment above)
+
+ensure_logging_setup()
+
 
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
