@@ -15,7 +15,7 @@ from curators.dedup.lsh import s_curve
 from curators.dedup.store import BandJob, VerifyJob, band_pairs, cluster, signature_shard, verify_pairs
 from curators.errors import CurateError
 from flows import processes, progress
-from flows.runners import Runner, shard_processes, task_runner
+from flows.runners import Runner, shard_processes, task_runner, worker_processes
 from warehouse.listings import FIRST_RUN, TextTable, text_shards
 from warehouse.lock import writer_lock
 from warehouse.runs import open_run
@@ -68,29 +68,36 @@ def band_task(job: BandJob) -> str:
 
 @task(name="verify-block", cache_policy=NO_CACHE, retries=1)
 def verify_task(job: VerifyJob) -> list[tuple[str, str, float]]:
-    return verify_pairs(job)
+    return processes.call(job.run_id, verify_pairs, job)  # (in the pool cluster_step opened, if any)
 
 
-def cluster_step(data_root: str, run_id: str, target: str, against: list[str], config: DedupConfig) -> dict:
+def cluster_step(
+    data_root: str, run_id: str, target: str, against: list[str], config: DedupConfig, workers: int | None = None
+) -> dict:
     """Find, verify and cluster the duplicates; the band ranges and verification blocks are mapped tasks of
-    this flow's task runner (threads, or the Dask cluster), the rest runs here."""
+    this flow's task runner (threads, or the Dask cluster), the rest runs here. Two verification blocks or more
+    run in `workers` processes (default: one per core; 0: the task threads)."""
     report = progress.get("dedup", data_root)
 
     def map_bands(jobs: list[BandJob]) -> list[str]:
         return band_task.map(jobs).result()
 
     def map_verify(jobs: list[VerifyJob], total: int) -> list[list[tuple[str, str, float]]]:
-        futures, found, done = verify_task.map(jobs), [], 0
-        for job, future in zip(jobs, futures, strict=True):
-            found.append(future.result())
-            done += job.end - job.start
-            if report is not None:
-                report(done, total)
+        # Verification holds the GIL (shingling, set arithmetic): two blocks or more run in worker processes.
+        with processes.open_pool(run_id, min(verifiers, len(jobs)) if len(jobs) > 1 else 0, processes.PRELOAD["dedup"]):
+            futures, found, done = verify_task.map(jobs), [], 0
+            for job, future in zip(jobs, futures, strict=True):
+                found.append(future.result())
+                done += job.end - job.start
+                if report is not None:
+                    report(done, total)
         return found
 
+    verifiers = worker_processes(0, processes.cores(), workers, min_bytes=0)  # one per core; none on a Dask runner
     result, n_docs = cluster(
-        Path(data_root), run_id, target, config, against=against, map_bands=map_bands, map_verify=map_verify
-    )
+        Path(data_root), run_id, target, config, against=against, map_bands=map_bands, map_verify=map_verify,
+        verify_blocks=max(1, verifiers),
+    )  # fmt: skip
     return {
         "documents": n_docs,
         "dups": len(result.dups),
@@ -124,8 +131,9 @@ def dedup_flow(
     workers: int | None = None,
 ) -> DedupSummary:
     """Signatures for every shard of `target` (and of `against`, whose documents are never dropped),
-    then duplicates of `target` into `dups`. `workers`: processes that sign the shards (default: one per core
-    when there is enough to sign; 0: the task threads)."""
+    then duplicates of `target` into `dups`. `workers`: processes that sign the shards and verify the candidate
+    pairs (default: one per core when there is enough to sign, and for two blocks of pairs or more; 0: the task
+    threads)."""
     root = Path(data_root).resolve()
     against = [a for a in (against or []) if a != target]
     with writer_lock(root, wait=wait, command="curate dedup"):
@@ -139,7 +147,7 @@ def dedup_flow(
             mrun.counts = {"shards": len(shards), "docs": sum(n for n, _ in done), "computed": sum(c for _, c in done)}
         run_config = DedupRunConfig(target=target, against=against, dedup=config)
         with open_run(root, "dedup", run_config, wait=wait) as drun:
-            found = cluster_step(str(root), drun.run_id, target, against, config)
+            found = cluster_step(str(root), drun.run_id, target, against, config, workers)
             drun.counts = {k: v for k, v in found.items() if isinstance(v, int)}
     return DedupSummary(
         minhash_run_id=mrun.run_id,

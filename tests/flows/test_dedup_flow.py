@@ -163,7 +163,8 @@ def test_dedup_finds_planted_duplicates_and_reruns_are_incremental(
 
 # Runs `curate dedup` in a child process whose second verification block (and any after it) waits until the first
 # block's verified pairs are stored (the blocks are tasks: they may run side by side), then writes a marker file
-# and waits there to be killed.
+# and waits there to be killed. Its blocks are verified in its task threads (not in worker processes, where the
+# hold below would not be), as with one core.
 KILLED_CHILD = """
 import sys, threading, time
 from pathlib import Path
@@ -186,6 +187,9 @@ def verify_then_hold(*args, **kwargs):
     return real_verify(*args, **kwargs)
 
 clusters.verify_block = verify_then_hold
+import flows.dedup  # (after the line above: its store module takes verify_block when imported)
+
+flows.dedup.worker_processes = lambda *args, **kwargs: 0
 sys.exit(main(sys.argv[2:]))
 """
 
@@ -386,3 +390,42 @@ def test_shards_signed_in_worker_processes_give_the_same_signatures_and_dups(
     assert len(signed_in["processes"][1]) == len(corpus_one()) + len(two)
     assert signed_in["processes"][1:] == signed_in["threads"][1:]
     assert {row[0]: row[1:3] for row in signed_in["processes"][2]}["n07"][0] == "b07"
+
+
+def test_candidate_pairs_verified_in_worker_processes_give_the_same_pairs_and_dups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two verification blocks or more run in worker processes (verifying holds the GIL): the verified pairs
+    and the dups are those of a run that verifies in its task threads."""
+    import flows.dedup
+    from curators.dedup.store import verify_pairs
+    from flows.processes import WorkerPool
+
+    config = tmp_path / "curate.yaml"
+    config.write_text("dedup:\n  verify_block_pairs: 2\n")  # every block of 2 pairs: several blocks
+    ingest(tmp_path / "threads", write_corpus(tmp_path / "one.jsonl", corpus_one()), "one")
+    shutil.copytree(tmp_path / "threads", tmp_path / "processes")
+    calls: list = []
+    real_run = WorkerPool.run
+    monkeypatch.setattr(WorkerPool, "run", lambda self, fn, *a, **k: calls.append(fn) or real_run(self, fn, *a, **k))
+    found = {}
+    for where in ("threads", "processes"):
+        root = tmp_path / where
+        with monkeypatch.context() as patch:
+            if where == "threads":
+                patch.setattr(flows.dedup, "worker_processes", lambda *args, **kwargs: 0)
+            calls.clear()
+            assert main(["-c", str(config), "-d", str(root), "dedup"]) == 0
+        _, pairs = query(
+            root,
+            "SELECT a.locator, b.locator, round(p.similarity, 5), p.is_dup FROM dup_pairs p "
+            "JOIN docs a ON a.id = p.a JOIN docs b ON b.id = p.b ORDER BY 1, 2",
+        )
+        found[where] = ([fn for fn in calls if fn is verify_pairs], pairs, dup_rows(root))
+    n_candidates = run_counts(tmp_path / "processes", "dedup")[1]["candidates"]
+    assert n_candidates >= 4  # at least two blocks
+    assert found["threads"][0] == []
+    assert len(found["processes"][0]) == -(-n_candidates // 2)  # each block in a worker process
+    assert len(found["processes"][1]) == n_candidates
+    assert found["processes"][1:] == found["threads"][1:]
+    assert dups(tmp_path / "processes") == EXPECTED_ONE
