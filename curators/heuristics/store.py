@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from curators.heuristics.config import ALL_RULES, Policies, QualityConfig
 from curators.heuristics.langid import LANGID_MODEL
 from curators.heuristics.quality import Document, code_language, quality_table
-from warehouse.catalog import query
+from warehouse.catalog import connect, query
 from warehouse.mapper import Mapped, map_shard
 
 READ_BATCH = 2048
@@ -82,19 +82,19 @@ class QualityTotals:
 
 
 def quality_totals(root: Path) -> QualityTotals:
-    _, rows = query(
-        root,
-        """SELECT count(*), count(q.id), count(*) FILTER (WHERE q.passed), count(*) FILTER (WHERE q.lang_ok),
-                  count(*) FILTER (WHERE q.passed AND q.lang_ok)
-           FROM docs d LEFT JOIN quality q USING (id)""",
-    )
-    documents, checked, passed, lang_ok, kept = rows[0]
-    _, langs = query(
-        root,
-        "SELECT lang, count(*) FROM quality SEMI JOIN docs USING (id) WHERE profile = 'prose' GROUP BY 1 "
-        "ORDER BY 2 DESC, 1",
-    )
-    _, profiles = query(root, "SELECT profile, count(*) FROM quality SEMI JOIN docs USING (id) GROUP BY 1 ORDER BY 1")
+    with connect(root) as con:  # one connection for the three queries (each `query` opens the catalog again)
+        documents, checked, passed, lang_ok, kept = con.execute(
+            """SELECT count(*), count(q.id), count(*) FILTER (WHERE q.passed), count(*) FILTER (WHERE q.lang_ok),
+                      count(*) FILTER (WHERE q.passed AND q.lang_ok)
+               FROM docs d LEFT JOIN quality q USING (id)"""
+        ).fetchone()
+        langs = con.execute(
+            "SELECT lang, count(*) FROM quality SEMI JOIN docs USING (id) WHERE profile = 'prose' GROUP BY 1 "
+            "ORDER BY 2 DESC, 1"
+        ).fetchall()
+        profiles = con.execute(
+            "SELECT profile, count(*) FROM quality SEMI JOIN docs USING (id) GROUP BY 1 ORDER BY 1"
+        ).fetchall()
     return QualityTotals(
         documents=documents,
         checked=checked,
