@@ -36,7 +36,7 @@ import pyarrow as pa
 
 from curators.dedup.config import DedupConfig
 from curators.dedup.lsh import band_pairs_sql
-from curators.dedup.minhash import estimated_jaccard, jaccard, shingle_set
+from curators.dedup.minhash import estimated_jaccard, jaccard, shingle_sets
 from warehouse.arrays import string_array
 
 
@@ -196,7 +196,8 @@ def verify_block(
             out.append(Pair(a, b, "minhash", sim, sim >= threshold))
         return out
     found = texts(ids)
-    sets = {i: shingle_set(found[i], config.minhash) for i in ids if i in found}
+    present = [i for i in ids if i in found]
+    sets = dict(zip(present, shingle_sets([found[i] for i in present], config.minhash), strict=True))
     for a, b in pairs:
         if a not in sets or b not in sets:
             continue  # a document gone since its signature was made: not a pair any more

@@ -8,7 +8,11 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from curators.settings import StrictModel
-from warehouse.ids import stable_hash
+from warehouse.ids import fingerprint, stable_hash
+
+# The version of the token hash (`curators.dedup.minhash.token_hash`): part of `sig_config`, so that signatures
+# made with another one are computed again, never compared with these. 2: the word-based hash (1 was xxh3_64).
+TOKEN_HASH_VERSION = 2
 
 
 class MinHashConfig(StrictModel):
@@ -50,7 +54,8 @@ class MinHashConfig(StrictModel):
 
     @property
     def sig_config(self) -> str:
-        return stable_hash(self)
+        """Names these signatures: the settings and the token hash's version."""
+        return fingerprint(stable_hash(self), f"token-hash-v{TOKEN_HASH_VERSION}")[:12]
 
 
 KeepRule = Literal["score", "length", "earliest"]

@@ -8,6 +8,8 @@ The rules, as the docs state them:
   characters) or kept as one-character tokens.
 - Tokens: runs of word characters. Han, kana and Thai characters are one token each (those scripts
   write no spaces, so a "word" would be a whole sentence).
+- Token hashes: 64 bits (`token_hash`), computed for a batch of documents at once with numpy over their
+  normalised tokens joined by spaces (`_word_hashes`). Signatures record the hash's version in `sig_config`.
 - Shingles: word n-grams (default 5) or character n-grams of the normalised text. A document with
   fewer tokens than n but at least one gets a single shingle of all its tokens (so it can only match
   a document with the same tokens). A document with no token after normalisation (punctuation or
@@ -26,7 +28,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -38,6 +40,8 @@ from curators.dedup.config import MinHashConfig
 from curators.dedup.lsh import s_curve
 
 SLICE_CHARS = 1 << 20
+GROUP_BYTES = 1 << 20  # normalised tokens hashed per numpy pass (their arrays stay small)
+LONG_TOKEN_BYTES = 128  # longer tokens are hashed one call each (see `token_hash`)
 CHUNK_SHINGLES = 1 << 22  # shingles permuted at once (16 MiB per temporary array)
 MAX_HASH32 = np.uint32(0xFFFFFFFF)
 
@@ -81,6 +85,9 @@ _M2 = np.uint64(0xC4CEB9FE1A85EC53)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _S33 = np.uint64(33)
 _S32 = np.uint64(32)
+_GOLDEN_INT = 0x9E3779B97F4A7C15
+_U64 = (1 << 64) - 1
+_MASKS = np.array([(1 << (8 * n)) - 1 for n in range(8)] + [_U64], dtype=np.uint64)  # the first n bytes of a word
 
 
 def _fmix64(h: np.ndarray) -> np.ndarray:
@@ -91,38 +98,60 @@ def _fmix64(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> _S33)
 
 
-class _TokenHashes(dict):
-    """token -> stable 64-bit hash of the token with its digits made 0 (when asked), computed once per
-    distinct token: a hit costs a dict lookup."""
-
-    def __init__(self, zero_digits: bool) -> None:
-        super().__init__()
-        self.zero_digits = zero_digits
-
-    def __missing__(self, token: str) -> int:
-        key = _DIGIT.sub("0", token) if self.zero_digits else token
-        value = xxhash.xxh3_64_intdigest(key.encode("utf-8", "surrogatepass"))
-        if len(self) >= 2_000_000:
-            self.clear()
-        self[token] = value
-        return value
+def _fmix64_int(h: int) -> int:
+    """`_fmix64` of one Python int (0 <= h < 2**64)."""
+    h ^= h >> 33
+    h = (h * 0xFF51AFD7ED558CCD) & _U64
+    h ^= h >> 33
+    h = (h * 0xC4CEB9FE1A85EC53) & _U64
+    return h ^ (h >> 33)
 
 
-_token_hashes = {True: _TokenHashes(zero_digits=True), False: _TokenHashes(zero_digits=False)}
+def token_hash(token: bytes) -> int:
+    """The 64-bit hash of one normalised token (its UTF-8 bytes), as `_hash_tokens` computes it for many at once.
+
+    Up to LONG_TOKEN_BYTES: the bytes read as little-endian 64-bit words w0, w1, ... (the last one padded with
+    zero bytes); h = w0, then h = fmix64(h + GOLDEN) ^ wk for each next word; the hash is fmix64(h + n * GOLDEN)
+    for a token of n bytes. Longer tokens (rare: a base64 blob, a hex dump): xxh3_64 of the bytes, because the
+    rounds above grow with the length. The definition is hand-written, not a library's hash, so that a whole batch
+    of tokens is hashed with a few numpy passes (tokenising was ~2/3 of signing, most of it one Python object and
+    one dict lookup per token)."""
+    n = len(token)
+    if n > LONG_TOKEN_BYTES:
+        return xxhash.xxh3_64_intdigest(token)
+    padded = token + bytes(-n % 8)
+    words = [int.from_bytes(padded[i : i + 8], "little") for i in range(0, len(padded), 8)]
+    h = words[0]
+    for word in words[1:]:
+        h = _fmix64_int((h + _GOLDEN_INT) & _U64) ^ word
+    return _fmix64_int((h + n * _GOLDEN_INT) & _U64)
 
 
-class _ByteTokenHashes(dict):
-    """The same hashes for ASCII tokens given as bytes (already cased and digit-zeroed by the table)."""
-
-    def __missing__(self, token: bytes) -> int:
-        value = xxhash.xxh3_64_intdigest(token)
-        if len(self) >= 2_000_000:
-            self.clear()
-        self[token] = value
-        return value
-
-
-_byte_token_hashes = _ByteTokenHashes()
+def _hash_tokens(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """`token_hash` of every token of `data` (tokens: the runs of bytes other than b" "), in order, and the offset
+    where each starts."""
+    n = len(data)
+    solid = np.zeros(n + 2, dtype=np.int8)  # 1 inside a token, with a 0 before and after the data
+    np.not_equal(np.frombuffer(data, dtype=np.uint8), 32, out=solid[1:-1].view(np.bool_))
+    edges = np.flatnonzero(np.diff(solid))
+    starts = edges[0::2]
+    lengths = edges[1::2] - starts
+    # words[i]: the 8 bytes from offset i, little-endian (an overlapping view; 8 zero bytes after the data)
+    words = np.ndarray((n,), dtype="<u8", buffer=data + bytes(8), strides=(1,))
+    h = words[starts] & _MASKS[np.minimum(lengths, 8)]
+    long = np.flatnonzero(lengths > LONG_TOKEN_BYTES)
+    todo = np.flatnonzero((lengths > 8) & (lengths <= LONG_TOKEN_BYTES))
+    offset = 8
+    while todo.size:
+        rest = lengths[todo] - offset
+        h[todo] = _fmix64(h[todo] + _GOLDEN) ^ (words[starts[todo] + offset] & _MASKS[np.minimum(rest, 8)])
+        offset += 8
+        todo = todo[rest > 8]
+    h = _fmix64(h + lengths.astype(np.uint64) * _GOLDEN)
+    for i in long.tolist():
+        begin = int(starts[i])
+        h[i] = xxhash.xxh3_64_intdigest(data[begin : begin + int(lengths[i])])
+    return h, starts
 
 
 @functools.cache
@@ -172,28 +201,101 @@ def _slices(text: str) -> Iterator[str]:
         start = end
 
 
-def _token_hashes_of(text: str, config: MinHashConfig) -> np.ndarray:
-    """64-bit hashes of the normalised tokens (words) or characters of `text`, in order."""
-    if config.shingle == "char":
-        return _char_hashes_of(text, config)
-    parts = []
-    lookup_b = _byte_token_hashes.__getitem__
-    lookup = _token_hashes[config.normalize_digits].__getitem__
-    for piece in _slices(text):
-        if config.strip_punctuation and piece.isascii():
-            tokens_b = piece.encode("ascii").translate(_ascii_table(config.lowercase, config.normalize_digits)).split()
-            parts.append(np.fromiter(map(lookup_b, tokens_b), dtype=np.uint64, count=len(tokens_b)))
-            continue
-        piece = normalize(piece, config, digits=False)
-        if not _NO_SPACE_CHAR.search(piece):
-            pattern = _PLAIN_WORD if config.strip_punctuation else _PLAIN_WORD_OR_PUNCT
+@functools.cache
+def _non_ascii_separators() -> re.Pattern:
+    """One character class: every non-ASCII character that is not part of a word (not `\\w`, not a combining mark),
+    or is a digit, and everything beyond the BMP (decided one by one, `_NonAsciiWords`). Built at first use (~0.1 s)."""
+    ranges: list[tuple[int, int]] = []
+    for code in range(0x80, 0x10000):
+        char = chr(code)
+        if _PLAIN_WORD.fullmatch(char) is None or _DIGIT.match(char) is not None:
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1] = (ranges[-1][0], code)
+            else:
+                ranges.append((code, code))
+    body = "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" if a != b else re.escape(chr(a)) for a, b in ranges)
+    return re.compile(f"[{body}\U00010000-\U0010ffff]")
+
+
+class _NonAsciiWords(dict):
+    """A character `_non_ascii_separators` matched -> what it becomes in the token text: a space (it separates
+    words), "0" (a digit, when digits are zeroed), or itself (a word character)."""
+
+    def __init__(self, zero_digits: bool) -> None:
+        super().__init__()
+        self.zero_digits = zero_digits
+
+    def __missing__(self, char: str) -> str:
+        if _PLAIN_WORD.fullmatch(char) is None:
+            value = " "
+        elif self.zero_digits and _DIGIT.match(char):
+            value = "0"
         else:
-            pattern = _WORD if config.strip_punctuation else _WORD_OR_PUNCT
-        tokens = pattern.findall(piece)
-        parts.append(np.fromiter(map(lookup, tokens), dtype=np.uint64, count=len(tokens)))
-    if not parts:
-        return np.zeros(0, dtype=np.uint64)
-    return np.concatenate(parts) if len(parts) > 1 else parts[0]
+            value = char
+        self[char] = value
+        return value
+
+
+_non_ascii_words = {True: _NonAsciiWords(zero_digits=True), False: _NonAsciiWords(zero_digits=False)}
+
+
+@functools.cache
+def _mixed_table(lowercase: bool, zero_digits: bool) -> bytes:
+    """`_ascii_table` for the ASCII bytes of UTF-8 text; the bytes of other characters unchanged."""
+    return _ascii_table(lowercase, zero_digits)[:128] + bytes(range(128, 256))
+
+
+def _token_bytes(piece: str, config: MinHashConfig) -> bytes:
+    """A slice of a document as its normalised word tokens: UTF-8, separated by b" " (which no token holds).
+
+    Punctuation dropped (the default), and no Han, kana or Thai: the text itself, its separators made spaces by
+    `bytes.translate` (ASCII) and by one regex pass over the other characters, gives the same tokens as
+    `_regex_token_bytes`, faster (tests/curators/dedup/test_minhash.py compares them on random Unicode)."""
+    if config.strip_punctuation and piece.isascii():
+        return piece.encode("ascii").translate(_ascii_table(config.lowercase, config.normalize_digits))
+    piece = normalize(piece, config, digits=False)
+    if not config.strip_punctuation or _NO_SPACE_CHAR.search(piece):
+        return _regex_token_bytes(piece, config)
+    replace = _non_ascii_words[config.normalize_digits].__getitem__
+    piece = _non_ascii_separators().sub(lambda found: replace(found.group()), piece)
+    return piece.encode("utf-8", "surrogatepass").translate(_mixed_table(config.lowercase, config.normalize_digits))
+
+
+def _regex_token_bytes(normalized: str, config: MinHashConfig) -> bytes:
+    """The tokens of a normalised slice, found one by one by the token regexes, joined by spaces."""
+    if not _NO_SPACE_CHAR.search(normalized):
+        pattern = _PLAIN_WORD if config.strip_punctuation else _PLAIN_WORD_OR_PUNCT
+    else:
+        pattern = _WORD if config.strip_punctuation else _WORD_OR_PUNCT
+    joined = " ".join(pattern.findall(normalized))
+    if config.normalize_digits:
+        joined = _DIGIT.sub("0", joined)
+    return joined.encode("utf-8", "surrogatepass")
+
+
+def _word_hashes(texts: Sequence[str], config: MinHashConfig) -> list[np.ndarray]:
+    """The token hashes of each text, in order: its slices' tokens, hashed about GROUP_BYTES at a time."""
+    parts: list[list[np.ndarray]] = [[] for _ in texts]
+    group: list[tuple[int, bytes]] = []
+    size = 0
+
+    def hash_group() -> None:
+        hashes, starts = _hash_tokens(b" ".join(data for _, data in group))
+        next_starts = np.cumsum(np.fromiter((len(data) + 1 for _, data in group), np.int64, len(group)))[:-1]
+        for (doc, _), chunk in zip(group, np.split(hashes, np.searchsorted(starts, next_starts)), strict=True):
+            parts[doc].append(chunk)
+
+    for doc, text in enumerate(texts):
+        for piece in _slices(text):
+            data = _token_bytes(piece, config)
+            group.append((doc, data))
+            size += len(data) + 1
+            if size >= GROUP_BYTES:
+                hash_group()
+                group, size = [], 0
+    if group:
+        hash_group()
+    return [p[0] if len(p) == 1 else np.concatenate(p) if p else np.zeros(0, dtype=np.uint64) for p in parts]
 
 
 def _char_hashes_of(text: str, config: MinHashConfig) -> np.ndarray:
@@ -248,15 +350,33 @@ class Shingled:
         return (self.shingles >> _S32).astype(np.uint32)
 
 
+def shingle_all(texts: Sequence[str], config: MinHashConfig) -> list[Shingled]:
+    """The shingles of each text (a batch: word tokens are hashed for many texts at once)."""
+    if config.shingle == "char":
+        token_lists = [_char_hashes_of(text, config) for text in texts]
+    else:
+        token_lists = _word_hashes(texts, config)
+    return [
+        Shingled(
+            exact_hash=xxhash.xxh3_128_hexdigest(tokens.tobytes()) if tokens.size else "",
+            n_tokens=int(tokens.size),
+            shingles=shingles_from_tokens(tokens, config.ngram),
+        )
+        for tokens in token_lists
+    ]
+
+
 def shingle(text: str, config: MinHashConfig) -> Shingled:
-    tokens = _token_hashes_of(text, config)
-    exact = xxhash.xxh3_128_hexdigest(tokens.tobytes()) if tokens.size else ""
-    return Shingled(exact_hash=exact, n_tokens=int(tokens.size), shingles=shingles_from_tokens(tokens, config.ngram))
+    return shingle_all([text], config)[0]
+
+
+def shingle_sets(texts: Sequence[str], config: MinHashConfig) -> list[np.ndarray]:
+    """The distinct 64-bit shingle hashes of each text, sorted (for exact Jaccard)."""
+    return [np.unique(s.shingles) for s in shingle_all(texts, config)]
 
 
 def shingle_set(text: str, config: MinHashConfig) -> np.ndarray:
-    """The distinct 64-bit shingle hashes of `text`, sorted (for exact Jaccard)."""
-    return np.unique(shingle(text, config).shingles)
+    return shingle_sets([text], config)[0]
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
@@ -353,7 +473,7 @@ def signature_table(ids: list[str], texts: list[str], hasher: MinHasher, run_id:
     """`minhash` rows for a batch of documents (schema `warehouse.schemas.MINHASH`)."""
     from warehouse.schemas import MINHASH
 
-    shingled = [shingle(t, hasher.config) for t in texts]
+    shingled = shingle_all(texts, hasher.config)
     sig = hasher.signatures([s.hash32 for s in shingled])
     keys = hasher.band_keys(sig)
     n = len(ids)

@@ -3,6 +3,7 @@ its docstring states and against datasketch itself."""
 
 from __future__ import annotations
 
+import random
 import re
 import tracemalloc
 
@@ -156,6 +157,96 @@ def test_signatures_do_not_depend_on_batching_and_chunking(monkeypatch: pytest.M
     chunked = hasher.signatures(hashes)
     np.testing.assert_array_equal(together, alone)
     np.testing.assert_array_equal(together, chunked)
+
+
+# --- Token hashes: the vectorised hash is the reference one; the fast paths give the regex paths' tokens -----
+
+
+def random_tokens(rng: random.Random, n: int) -> list[bytes]:
+    """Tokens of every length around the word boundaries and the long-token cut, ASCII and not (no b" ")."""
+    lengths = [1, 2, 7, 8, 9, 15, 16, 17, 63, 64, 65, 127, 128, 129, 130, 500, 5000]
+    alphabet = [b for b in range(256) if b != 32]
+    tokens = []
+    for _ in range(n):
+        size = rng.choice(lengths) if rng.random() < 0.5 else rng.randint(1, 40)
+        tokens.append(bytes(rng.choice(alphabet) for _ in range(size)))
+    tokens += ["é".encode() * 70, "中".encode(), b"\x00", b"\xff" * 8]
+    return tokens
+
+
+def test_vectorised_token_hashes_are_the_reference_hash() -> None:
+    rng = random.Random(7)
+    tokens = random_tokens(rng, 600)
+    separators = [b" " * rng.randint(1, 3) for _ in tokens]
+    data = b"  " + b"".join(t + sep for t, sep in zip(tokens, separators, strict=True))
+    hashes, starts = mh._hash_tokens(data)
+    assert hashes.dtype == np.uint64
+    assert [int(h) for h in hashes] == [mh.token_hash(t) for t in tokens]
+    assert [data[s : s + len(t)] for s, t in zip(starts.tolist(), tokens, strict=True)] == tokens
+    assert len(set(hashes.tolist())) == len(set(tokens))  # no collision among these
+    assert mh._hash_tokens(b"")[0].size == 0 and mh._hash_tokens(b"   ")[0].size == 0
+
+
+# Characters of many kinds: ASCII (controls, NUL, punctuation), Latin with diacritics, combining marks, Cyrillic,
+# Arabic and its digits, Devanagari and its vowel signs, spaces of other kinds, zero-width and format characters,
+# full-width forms, lone surrogates, and beyond the BMP (emoji, skin tones, math digits, Deseret, Han ext. B).
+UNICODE_POOL = [
+    chr(c)
+    for c in [
+        *range(0x00, 0x80), *range(0xA0, 0x250), *range(0x300, 0x370), *range(0x400, 0x460), *range(0x600, 0x670),
+        *range(0x6F0, 0x6FA), *range(0x900, 0x980), *range(0x2000, 0x2070), *range(0xFF00, 0xFF20), 0x1369,
+        0x3000, 0xFEFF, 0xD800, 0xDFFF, 0x1F600, 0x1F3FB, 0x1D7CE, 0x10400, 0x20000,
+    ]
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "config",
+    [MinHashConfig(), MinHashConfig(lowercase=False, normalize_digits=False), MinHashConfig(strip_diacritics=False)],
+    ids=["default", "case-digits", "diacritics"],
+)
+def test_the_fast_tokeniser_finds_the_tokens_of_the_regexes(config: MinHashConfig) -> None:
+    rng = random.Random(3)
+    checked = 0
+    for _ in range(3000):
+        text = "".join(
+            rng.choice(UNICODE_POOL) if rng.random() < 0.6 else rng.choice(["word", " ", "Z9", "_", ".", "\t"])
+            for _ in range(rng.randint(0, 80))
+        )
+        if mh._NO_SPACE_CHAR.search(text):
+            continue  # Han, kana and Thai take the regex path
+        fast = mh._token_bytes(text, config)
+        reference = mh._regex_token_bytes(normalize(text, config, digits=False), config)
+        assert [t for t in fast.split(b" ") if t] == [t for t in reference.split(b" ") if t], repr(text)
+        checked += 1
+    assert checked > 2000
+
+
+def test_a_word_hashes_the_same_in_ascii_and_in_other_text() -> None:
+    """ASCII texts take `bytes.translate`, others the Unicode path: the same word must give the same hash."""
+    config = MinHashConfig()
+    words = "alpha beta gamma delta epsilon zeta eta theta"
+    ascii_only = shingle(words, config)
+    with_accent = shingle(words + " café", config)
+    with_han = shingle(words + " 中文", config)
+    n = ascii_only.shingles.size
+    np.testing.assert_array_equal(with_accent.shingles[:n], ascii_only.shingles)
+    np.testing.assert_array_equal(with_han.shingles[:n], ascii_only.shingles)
+
+
+@pytest.mark.parametrize("config", [MinHashConfig(), MinHashConfig(strip_punctuation=False, ngram=3)])
+def test_shingles_do_not_depend_on_the_batch(config: MinHashConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = [
+        *real_texts(), CHINESE, RUSSIAN, ARABIC, "", "!!! ???", "x" * 300 + " long token",
+        "one", JAPANESE + " mixed ascii words", "\x00 nul \x1c sep",
+    ]  # fmt: skip
+    alone = [shingle(t, config) for t in texts]
+    monkeypatch.setattr(mh, "GROUP_BYTES", 257)  # groups cut between (and across) many slices
+    monkeypatch.setattr(mh, "SLICE_CHARS", 1009)
+    together = mh.shingle_all(texts, config)
+    for a, b in zip(alone, together, strict=True):
+        assert (a.exact_hash, a.n_tokens) == (b.exact_hash, b.n_tokens)
+        np.testing.assert_array_equal(a.shingles, b.shingles)
 
 
 def test_different_seeds_give_different_signatures() -> None:
