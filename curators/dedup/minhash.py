@@ -471,6 +471,7 @@ def estimated_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
 
 def signature_table(ids: list[str], texts: list[str], hasher: MinHasher, run_id: str) -> pa.Table:
     """`minhash` rows for a batch of documents (schema `warehouse.schemas.MINHASH`)."""
+    from warehouse.arrays import int_array, string_array
     from warehouse.schemas import MINHASH
 
     shingled = shingle_all(texts, hasher.config)
@@ -478,23 +479,26 @@ def signature_table(ids: list[str], texts: list[str], hasher: MinHasher, run_id:
     keys = hasher.band_keys(sig)
     n = len(ids)
     n_shingles = np.fromiter((s.shingles.size for s in shingled), dtype=np.int64, count=n)
-    empty = pa.array(n_shingles == 0)
-    offsets = pa.array(np.arange(n + 1, dtype=np.int32) * hasher.bands)
-    bands = pa.ListArray.from_arrays(offsets, pa.array(keys.ravel(), pa.uint64()), mask=empty)
-    raw = sig.astype("<u4", copy=False).tobytes()
+    # Columns from buffers (`warehouse.arrays`): `pa.array` would import pandas in every process that signs.
+    has = n_shingles > 0
+    valid = None if has.all() else pa.py_buffer(np.packbits(has, bitorder="little"))
+    offsets = np.arange(n + 1, dtype=np.int32) * hasher.bands
+    keys_array = pa.Array.from_buffers(pa.uint64(), keys.size, [None, pa.py_buffer(np.ascontiguousarray(keys))])
+    bands = pa.Array.from_buffers(pa.list_(pa.uint64()), n, [valid, pa.py_buffer(offsets)], children=[keys_array])
     width = hasher.num_perm * 4
-    signature = pa.array([None if k == 0 else raw[i * width : (i + 1) * width] for i, k in enumerate(n_shingles)])
-    return pa.table(
-        {
-            "id": pa.array(ids, pa.string()),
-            "sig_config": pa.array([hasher.config.sig_config] * n, pa.string()),
-            "exact_hash": pa.array([s.exact_hash for s in shingled], pa.string()),
-            "n_tokens": pa.array([s.n_tokens for s in shingled], pa.int64()),
-            "n_shingles": pa.array(n_shingles, pa.int64()),
-            "n_chars": pa.array([len(t) for t in texts], pa.int64()),
-            "bands": bands,
-            "signature": signature.cast(pa.binary()),
-            "run_id": pa.array([run_id] * n, pa.string()),
-        },
-        schema=MINHASH,
-    )
+    sig_offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(has * width, out=sig_offsets[1:])
+    raw = np.ascontiguousarray(sig[has]).astype("<u4", copy=False).tobytes()
+    signature = pa.Array.from_buffers(pa.binary(), n, [valid, pa.py_buffer(sig_offsets), pa.py_buffer(raw)])
+    columns = [
+        string_array(ids),
+        string_array([hasher.config.sig_config] * n),
+        string_array([s.exact_hash for s in shingled]),
+        int_array([s.n_tokens for s in shingled]),
+        pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(n_shingles)]),
+        int_array([len(t) for t in texts]),
+        bands,
+        signature,
+        string_array([run_id] * n),
+    ]
+    return pa.Table.from_arrays(columns, schema=MINHASH)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 import re
+import subprocess
+import sys
 import tracemalloc
 
 import numpy as np
@@ -25,6 +27,7 @@ from curators.dedup.minhash import (
 )
 from curators.ingest.plan import stdlib_dir
 from tests.realtext import docstrings
+from warehouse.schemas import MINHASH
 
 DOC_MODULES = ["textwrap", "heapq", "difflib", "argparse", "calendar", "functools", "pathlib", "typing"]
 
@@ -247,6 +250,43 @@ def test_shingles_do_not_depend_on_the_batch(config: MinHashConfig, monkeypatch:
     for a, b in zip(alone, together, strict=True):
         assert (a.exact_hash, a.n_tokens) == (b.exact_hash, b.n_tokens)
         np.testing.assert_array_equal(a.shingles, b.shingles)
+
+
+def test_signature_table_holds_each_documents_signature_and_band_keys() -> None:
+    texts = [real_texts()[0], "", "!!! ???", RUSSIAN, "one two", real_texts()[1]]
+    ids = [f"d{i}" for i in range(len(texts))]
+    hasher = MinHasher(MinHashConfig())
+    table = signature_table(ids, texts, hasher, "run-9")
+    assert table.schema == MINHASH
+    table.validate(full=True)
+    sig = hasher.signatures([shingle(t, hasher.config).hash32 for t in texts])
+    keys = hasher.band_keys(sig)
+    for i, row in enumerate(table.to_pylist()):
+        s = shingle(texts[i], hasher.config)
+        assert row["id"] == ids[i] and row["run_id"] == "run-9" and row["sig_config"] == hasher.config.sig_config
+        assert (row["exact_hash"], row["n_tokens"], row["n_shingles"]) == (s.exact_hash, s.n_tokens, s.shingles.size)
+        assert row["n_chars"] == len(texts[i])
+        if s.shingles.size == 0:
+            assert row["bands"] is None and row["signature"] is None
+        else:
+            assert row["bands"] == keys[i].tolist()
+            assert row["signature"] == sig[i].astype("<u4").tobytes()
+    assert table.column("signature").null_count == 2
+
+
+def test_signing_does_not_import_pandas() -> None:
+    """Worker processes sign shards: pyarrow's conversion of Python or numpy values would import pandas (~0.3 s)."""
+    probe = (
+        "import sys\n"
+        "from curators.dedup.config import MinHashConfig\n"
+        "from curators.dedup.minhash import MinHasher, signature_table\n"
+        "table = signature_table(['a', 'b'], ['one two three four five six', ''], MinHasher(MinHashConfig()), 'r')\n"
+        "assert table.num_rows == 2\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
 
 
 def test_different_seeds_give_different_signatures() -> None:
