@@ -47,8 +47,6 @@ class DecontamMethod(StrEnum):
 class Semantic(StrEnum):
     off = "off"
     report = "report"
-    export = "export"
-    push = "push"
     remove = "remove"
 
 
