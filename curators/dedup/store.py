@@ -263,8 +263,10 @@ def band_ranges(n_bands: int, tasks: int) -> list[tuple[int, int]]:
 
 
 # Fewer candidate pairs than this are one block however many processes could verify them: a block's own cost
-# (its DuckDB, the pairs and locations read) is ~0.07 s of CPU, a pair's 0.1-0.6 ms (texts of 2-12 KB; measured).
-MIN_VERIFY_BLOCK_PAIRS = 500
+# (its DuckDB, the pairs and locations read) is ~0.07 s of CPU, the first block in a new worker process ~0.3 s more,
+# a pair's ~0.1-0.3 ms (texts of 2-12 KB). Measured on real code (100 MB, 1,014 pairs): one block in the flow's
+# thread 0.9-1.1 s, two in processes 1.2-1.3 s; so a second process pays off from ~4,000 pairs.
+MIN_VERIFY_BLOCK_PAIRS = 2000
 
 
 def verify_block_size(n_pairs: int, max_pairs: int, blocks: int = 1) -> int:
