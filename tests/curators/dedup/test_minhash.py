@@ -296,6 +296,19 @@ def test_different_seeds_give_different_signatures() -> None:
     assert np.mean(a == b) < 0.1
 
 
+def test_jaccard_is_that_of_the_sets() -> None:
+    rng = np.random.default_rng(5)
+    top = np.uint64(2**64 - 1)
+    for _ in range(300):
+        universe = rng.integers(0, 2**64 - 1, 40, dtype=np.uint64, endpoint=True)
+        universe[:2] = [0, top]  # the extremes: a searched value beyond the last one, or equal to it
+        a = np.unique(rng.choice(universe, rng.integers(0, 30)))
+        b = np.unique(rng.choice(universe, rng.integers(0, 30)))
+        sa, sb = set(a.tolist()), set(b.tolist())
+        expected = len(sa & sb) / len(sa | sb) if sa | sb else 0.0
+        assert jaccard(a, b) == pytest.approx(expected) and jaccard(b, a) == pytest.approx(expected)
+
+
 def test_signature_estimate_tracks_exact_jaccard() -> None:
     config = MinHashConfig(num_perm=256, bands=64, rows=4)
     hasher = MinHasher(config)
