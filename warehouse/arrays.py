@@ -59,15 +59,25 @@ def number_array(values: list[Any], kind: pa.DataType) -> pa.Array:
     return pa.Array.from_buffers(kind, len(values), [validity, pa.py_buffer(data)])
 
 
+def bool_array(values: list[bool | None]) -> pa.Array:
+    """`pa.array(values, pa.bool_())`: the same array (see `string_array`)."""
+    nulls = None in values
+    bits = np.packbits(np.fromiter((v is True for v in values), np.bool_, len(values)), bitorder="little")
+    validity = _validity([v is not None for v in values]) if nulls else None
+    return pa.Array.from_buffers(pa.bool_(), len(values), [validity, pa.py_buffer(bits)])
+
+
 def table_from_rows(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
-    """`pa.Table.from_pylist(rows, schema=schema)`, column by column: string, integer and float columns from
-    buffers (above), other types by `pa.array` (which imports pandas, once a process). A key missing from a row is
+    """`pa.Table.from_pylist(rows, schema=schema)`, column by column: string, integer, float and boolean columns
+    from buffers (above), other types by `pa.array` (which imports pandas, once a process). A key missing from a row is
     a null, as in `from_pylist`."""
     columns = []
     for field in schema:
         values = [row.get(field.name) for row in rows]
         if field.type in (pa.string(), pa.large_string()) and all(type(v) is str or v is None for v in values):
             columns.append(string_array(values, large=field.type == pa.large_string()))
+        elif field.type == pa.bool_() and all(type(v) is bool or v is None for v in values):
+            columns.append(bool_array(values))
         elif field.type in _NUMPY and all(type(v) in (int, float) or v is None for v in values):
             if pa.types.is_integer(field.type) and not all(type(v) is int or v is None for v in values):
                 columns.append(pa.array(values, field.type))  # a float in an integer column: Arrow's own check

@@ -8,7 +8,7 @@ import sys
 import pyarrow as pa
 import pytest
 
-from warehouse.arrays import int_array, number_array, string_array, table_from_rows
+from warehouse.arrays import bool_array, int_array, number_array, string_array, table_from_rows
 from warehouse.schemas import DUPS, LABELS
 
 STRINGS = [
@@ -93,6 +93,16 @@ def test_table_from_rows_equals_from_pylist() -> None:
     labels = [{"id": "x", "prompt_id": "p", "model": "m", "score": 3, "status": "ok", "truncated": True}]
     for rows in (labels, [{**labels[0], "score": 2.5}], [{**labels[0], "score": None, "truncated": None}]):
         assert table_from_rows(rows, LABELS).equals(pa.Table.from_pylist(rows, schema=LABELS))
+
+
+@pytest.mark.parametrize(
+    "values", [[], [True], [False, True, None], [True] * 9, [None] * 3, [i % 3 == 0 for i in range(17)] + [None]]
+)
+def test_bool_array_is_pyarrows(values: list[bool | None]) -> None:
+    built = bool_array(values)
+    built.validate(full=True)
+    assert built.equals(pa.array(values, pa.bool_()))
+    assert built.to_pylist() == values
 
 
 def test_building_a_table_of_strings_and_numbers_does_not_import_pandas() -> None:
