@@ -11,6 +11,8 @@ each in its own process (so that peak RSS is its own):
   curators flow     : the Prefect ingest flow (what `curate ingest` runs): the file split into byte ranges,
                       units in 1 worker process, then in --workers (default: every core)
 
+and this machine's own ceiling for parallel work (N independent json.loads + sha256 processes against the same
+work in one; on a shared or virtual machine often well under N: no flow can scale past it),
 and prints MB/s, the library's ratio to json.loads per core (wall clock, and CPU time: on a shared machine
 the CPU seconds a process got are the steadier measure), the flow's speed-up from 1 to N workers, and peak
 RSS (the flow's: its processes and their workers together, sampled).
@@ -189,6 +191,38 @@ def child(variant: str, path: str, work: str, workers: int) -> None:
     print(json.dumps(result))
 
 
+def _ceiling_unit(path: str, n_bytes: int) -> None:
+    """CPU-bound work of the ingest kind, with no orchestration: json.loads and sha256 of the first n_bytes."""
+    import hashlib
+
+    with open(path, "rb") as fh:
+        for line in fh.readlines(n_bytes):
+            hashlib.sha256(json.loads(line)["text"].encode()).digest()
+
+
+def machine_ceiling(path: Path, workers: int, n_bytes: int = 60_000_000) -> float:
+    """This machine's own speed-up for perfectly parallel work: `workers` independent units in `workers` processes
+    at once against the same units one after another in one process (no Prefect, no shared input, no results).
+    On a shared or virtual machine it is often well under `workers`; no flow can do better."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+
+    def run_in(n_processes: int) -> float:
+        started = time.perf_counter()
+        processes = [
+            ctx.Process(target=lambda: [_ceiling_unit(str(path), n_bytes) for _ in range(workers // n_processes)])
+            for _ in range(n_processes)
+        ]
+        for p in processes:
+            p.start()
+        for p in processes:
+            p.join()
+        return time.perf_counter() - started
+
+    return run_in(1) / run_in(workers)
+
+
 def measure(variant: str, path: Path, work: Path, workers: int = 0) -> dict:
     """Run one measurement in a child process; peak RSS sampled over it and its descendants (flow workers)."""
     import psutil
@@ -249,9 +283,11 @@ def main() -> None:
 
     plan = [("json", 0), ("pyarrow", 0), ("library", 0), ("flow", 1), ("flow", args.workers)]
     runs: dict[tuple[str, int], list[dict]] = {key: [] for key in plan}
+    ceilings: list[float] = []
     for _ in range(args.repeat):  # interleaved: a change of the machine's load hits every variant alike
         for variant, workers in plan:
             runs[(variant, workers)].append(measure(variant, path, base / f"work-{variant}-{workers}", workers))
+        ceilings.append(machine_ceiling(path, args.workers))
     results = {key: best(value) for key, value in runs.items()}
 
     labels = {
@@ -279,6 +315,11 @@ def main() -> None:
         f"one file on {args.workers} cores: flow with {args.workers} workers / 1 worker = "
         f"{flow1['seconds'] / flow_n['seconds']:.2f}x wall clock (goal >= 1.8x on 2 cores); "
         f"/ library on one core = {lib['seconds'] / flow_n['seconds']:.2f}x"
+    )
+    print(
+        f"  this machine's ceiling: {args.workers} independent CPU-bound processes (json.loads + sha256, no Prefect) "
+        f"= {max(ceilings):.2f}x one (each repeat: {', '.join(f'{c:.2f}' for c in ceilings)}); the flow reaches "
+        f"{flow1['seconds'] / flow_n['seconds'] / max(ceilings):.0%} of it"
     )
     print(
         f"  its units' phase (first unit's start to last unit's end: the flow's fixed costs left out): "
