@@ -63,18 +63,37 @@ def _mark_ranges() -> str:
     return "".join(f"\\u{a:04x}-\\u{b:04x}" if a != b else f"\\u{a:04x}" for a, b in ranges)
 
 
-_MARKS = _mark_ranges()
 _NO_SPACE_SCRIPTS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f"
-# Words: runs of word characters and combining marks; Han, kana and Thai: one character each.
-_WORD = re.compile(rf"[{_NO_SPACE_SCRIPTS}]|(?:(?![{_NO_SPACE_SCRIPTS}])[\w{_MARKS}])+")
-_WORD_OR_PUNCT = re.compile(rf"[{_NO_SPACE_SCRIPTS}]|(?:(?![{_NO_SPACE_SCRIPTS}])[\w{_MARKS}])+|[^\w\s{_MARKS}]")
 _NO_SPACE_CHAR = re.compile(rf"[{_NO_SPACE_SCRIPTS}]")
-# The same tokens on text without those scripts, faster (one character class).
-_PLAIN_WORD = re.compile(rf"[\w{_MARKS}]+")
-_PLAIN_WORD_OR_PUNCT = re.compile(rf"[\w{_MARKS}]+|[^\w\s{_MARKS}]")
-_PUNCT = re.compile(rf"[^\w\s{_MARKS}]+")
 _LAST_SPACE = re.compile(r"\s(?=\S*\Z)")
-_LAST_NON_WORD = re.compile(rf"[^\w{_MARKS}](?=[\w{_MARKS}]*\Z)")
+
+
+@dataclass(frozen=True)
+class _Patterns:
+    """The token regexes, which hold every combining mark: built at first use (~0.08 s), not when a command that
+    never tokenises imports this module."""
+
+    word: re.Pattern  # words: runs of word characters and combining marks; Han, kana and Thai: one character each
+    word_or_punct: re.Pattern
+    plain_word: re.Pattern  # the same tokens on text without those scripts, faster (one character class)
+    plain_word_or_punct: re.Pattern
+    punct: re.Pattern
+    last_non_word: re.Pattern
+
+
+@functools.cache
+def _patterns() -> _Patterns:
+    marks, no_space = _mark_ranges(), _NO_SPACE_SCRIPTS
+    return _Patterns(
+        word=re.compile(rf"[{no_space}]|(?:(?![{no_space}])[\w{marks}])+"),
+        word_or_punct=re.compile(rf"[{no_space}]|(?:(?![{no_space}])[\w{marks}])+|[^\w\s{marks}]"),
+        plain_word=re.compile(rf"[\w{marks}]+"),
+        plain_word_or_punct=re.compile(rf"[\w{marks}]+|[^\w\s{marks}]"),
+        punct=re.compile(rf"[^\w\s{marks}]+"),
+        last_non_word=re.compile(rf"[^\w{marks}](?=[\w{marks}]*\Z)"),
+    )
+
+
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _DIGIT = re.compile(r"\d")
 _SPACE = re.compile(r"\s+")
@@ -194,7 +213,7 @@ def _slices(text: str) -> Iterator[str]:
         end = min(start + SLICE_CHARS, n)
         if end < n:
             window = text[start:end]
-            found = _LAST_SPACE.search(window) or _LAST_NON_WORD.search(window)
+            found = _LAST_SPACE.search(window) or _patterns().last_non_word.search(window)
             if found and found.start() > 0:
                 end = start + found.start() + 1
         yield text[start:end]
@@ -208,7 +227,7 @@ def _non_ascii_separators() -> re.Pattern:
     ranges: list[tuple[int, int]] = []
     for code in range(0x80, 0x10000):
         char = chr(code)
-        if _PLAIN_WORD.fullmatch(char) is None or _DIGIT.match(char) is not None:
+        if _patterns().plain_word.fullmatch(char) is None or _DIGIT.match(char) is not None:
             if ranges and ranges[-1][1] == code - 1:
                 ranges[-1] = (ranges[-1][0], code)
             else:
@@ -226,7 +245,7 @@ class _NonAsciiWords(dict):
         self.zero_digits = zero_digits
 
     def __missing__(self, char: str) -> str:
-        if _PLAIN_WORD.fullmatch(char) is None:
+        if _patterns().plain_word.fullmatch(char) is None:
             value = " "
         elif self.zero_digits and _DIGIT.match(char):
             value = "0"
@@ -264,9 +283,9 @@ def _token_bytes(piece: str, config: MinHashConfig) -> bytes:
 def _regex_token_bytes(normalized: str, config: MinHashConfig) -> bytes:
     """The tokens of a normalised slice, found one by one by the token regexes, joined by spaces."""
     if not _NO_SPACE_CHAR.search(normalized):
-        pattern = _PLAIN_WORD if config.strip_punctuation else _PLAIN_WORD_OR_PUNCT
+        pattern = _patterns().plain_word if config.strip_punctuation else _patterns().plain_word_or_punct
     else:
-        pattern = _WORD if config.strip_punctuation else _WORD_OR_PUNCT
+        pattern = _patterns().word if config.strip_punctuation else _patterns().word_or_punct
     joined = " ".join(pattern.findall(normalized))
     if config.normalize_digits:
         joined = _DIGIT.sub("0", joined)
@@ -306,7 +325,7 @@ def _char_hashes_of(text: str, config: MinHashConfig) -> np.ndarray:
     for piece in _slices(text):
         piece = normalize(piece, config, digits=True)
         if config.strip_punctuation:
-            piece = _PUNCT.sub(" ", piece)
+            piece = _patterns().punct.sub(" ", piece)
         collapsed = _SPACE.sub(" ", piece)
         if ends_in_space and collapsed.startswith(" "):
             collapsed = collapsed[1:]
