@@ -264,10 +264,11 @@ def band_ranges(n_bands: int, tasks: int) -> list[tuple[int, int]]:
 
 
 # Fewer candidate pairs than this are one block however many processes could verify them: a block's own cost
-# (its DuckDB, the pairs and locations read) is ~0.07 s of CPU, the first block in a new worker process ~0.3 s more,
-# a pair's ~0.1-0.3 ms (texts of 2-12 KB). Measured on real code (100 MB, 1,014 pairs): one block in the flow's
-# thread 0.9-1.1 s, two in processes 1.2-1.3 s; so a second process pays off from ~4,000 pairs.
-MIN_VERIFY_BLOCK_PAIRS = 2000
+# (its DuckDB, its texts read, a new worker process) against ~0.1 ms a pair. Measured on 2 cores, verification
+# alone (signatures reused), in the flow's thread against two or more blocks in processes: real code, 1,014 pairs
+# 0.9-1.1 s against 1.2-1.3 s; near duplicates, 24,373 pairs 2.3-2.5 s against 2.0-2.9 s (even), 86,650 pairs
+# 8.9-10.2 s against 5.9-7.5 s. So a second process from ~25,000 pairs.
+MIN_VERIFY_BLOCK_PAIRS = 12_000
 
 
 def verify_block_size(n_pairs: int, max_pairs: int, blocks: int = 1) -> int:

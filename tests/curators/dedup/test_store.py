@@ -18,8 +18,8 @@ from curators.dedup.store import MIN_VERIFY_BLOCK_PAIRS, verify_block_size
         (100_000, 20_000, 1, 20_000),  # the configured block size, one process
         (100_000, 20_000, 8, 12_500),  # eight at once
         (30_000, 20_000, 2, 15_000),  # two blocks, not 20,000 + 10,000
-        (5_001, 20_000, 2, 2_501),  # small: cut in two while each block keeps MIN_VERIFY_BLOCK_PAIRS
-        (2_400, 20_000, 2, MIN_VERIFY_BLOCK_PAIRS),  # not below the minimum
+        (25_001, 20_000, 2, 12_501),  # small: cut in two while each block keeps MIN_VERIFY_BLOCK_PAIRS
+        (13_000, 20_000, 2, MIN_VERIFY_BLOCK_PAIRS),  # not below the minimum
         (100, 20_000, 4, MIN_VERIFY_BLOCK_PAIRS),  # one block
         (10, 2, 4, 2),  # never over the configured size
         (0, 20_000, 2, MIN_VERIFY_BLOCK_PAIRS),
@@ -58,7 +58,7 @@ print(json.dumps({"verified": result.verified, "dups": len(result.dups), "pandas
 
 
 def test_signing_and_verifying_in_a_fresh_process_do_not_import_pandas(tmp_path: Path) -> None:
-    """A dedup whose pairs are verified in the flow's process (under 4,000 pairs) read texts and wrote pairs with
+    """A dedup whose pairs are verified in the flow's process (under 24,000 pairs) read texts and wrote pairs with
     pyarrow calls that import pandas (~0.3 s); they are read with DuckDB and written from buffers now."""
     words = [f"w{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}" for i in range(600)]  # 600 distinct, no digits
     base = " ".join(words)
