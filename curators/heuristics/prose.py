@@ -24,6 +24,7 @@ from functools import cached_property, lru_cache
 from itertools import accumulate, chain, compress, count, islice, repeat
 from operator import add, itemgetter, methodcaller, mul
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from curators.heuristics.verdicts import Verdict, bounded
@@ -262,7 +263,19 @@ def _duplicates(items: list[str]) -> tuple[int, int]:
     return len(items) - len(unique), sum(map(len, items)) - sum(map(len, unique))
 
 
+# A document of at least this many words takes `_ngram_chars_numpy`, a shorter one `_ngram_chars_python` (the same
+# results: tests/curators/heuristics/test_prose.py checks both against datatrove's definitions). Measured per
+# document on real prose (Debian and package documentation): 20 words 49 against 76 us, 150 words 128 against
+# 191 us, 400 words 297 against 276 us, 1,000 words 661 against 453 us; 349 documents of 8 MB 1.75 against 0.75 s.
+NUMPY_NGRAM_WORDS = 400
+
+
 def _ngram_chars(words: list[str]) -> tuple[list[int], list[int]]:
+    """See `_ngram_chars_python`: the same values, by the faster of the two ways for this many words."""
+    return _ngram_chars_numpy(words) if len(words) >= NUMPY_NGRAM_WORDS else _ngram_chars_python(words)
+
+
+def _ngram_chars_python(words: list[str]) -> tuple[list[int], list[int]]:
     """For n = 2..4, the characters of the most frequent n-gram (words joined by spaces; the first one among
     equals) times its count (datatrove's find_top_duplicate); for n = 5..10, the characters of the repeated
     n-grams (words joined without spaces) when scanning left to right, jumping past each repeat (its
@@ -304,6 +317,57 @@ def _ngram_chars(words: list[str]) -> tuple[list[int], list[int]]:
                     continue
                 if key in seen:
                     chars += ends[p + n] - ends[p]
+                    next_position = p + n
+                else:
+                    seen.add(key)
+                    next_position = p + 1
+            repeated.append(chars)
+    return top, repeated
+
+
+def _ngram_chars_numpy(words: list[str]) -> tuple[list[int], list[int]]:
+    """`_ngram_chars_python` with numpy: each level's n-grams are (the rank of their (n-1)-gram, their last word),
+    ranked by `np.unique`, at the positions whose (n-1)-gram occurs twice; the scan of the 5..10-grams stays a loop
+    over the repeated ones."""
+    n_words = len(words)
+    if n_words < 2:
+        return [0, 0, 0], [0] * 6
+    vocab: defaultdict[str, int] = defaultdict(count().__next__)
+    ids = np.fromiter(map(vocab.__getitem__, words), np.int64, n_words)
+    base = len(vocab)
+    ends = np.zeros(n_words + 1, np.int64)  # characters of words[p:q]: ends[q] - ends[p]
+    np.cumsum(np.fromiter(map(len, words), np.int64, n_words), out=ends[1:])
+    positions = np.arange(n_words - 1)  # where the (n-1)-gram occurs twice (n = 2: everywhere)
+    ranks = ids[:-1]  # the rank of the (n-1)-gram at each of those positions
+    top: list[int] = []
+    repeated: list[int] = []
+    for n in range(2, 11):
+        if n_words < n:
+            (top if n <= 4 else repeated).append(0)
+            continue
+        if not positions.size:  # no (n-1)-gram occurs twice, so no n-gram does: the first one is a top n-gram
+            (top if n <= 4 else repeated).append(int(ends[n]) + n - 1 if n <= 4 else 0)
+            continue
+        keep = positions <= n_words - n
+        positions = positions[keep]
+        keys = ranks[keep] * base + ids[positions + (n - 1)]
+        _, first, ranks, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+        ranks = ranks.reshape(-1)
+        times = int(counts.max())
+        if n <= 4:  # the most frequent n-gram, the first to occur among equals (the first n-gram when all are unique)
+            start = int(positions[first[counts == times].min()]) if times > 1 else 0
+            top.append(int(ends[start + n] - ends[start] + n - 1) * times)
+        twice = counts[ranks] > 1
+        positions, ranks = positions[twice], ranks[twice]
+        if n >= 5:
+            spans = (ends[positions + n] - ends[positions]).tolist()
+            seen: set[int] = set()
+            chars = next_position = 0
+            for p, key, span in zip(positions.tolist(), ranks.tolist(), spans, strict=True):
+                if p < next_position:
+                    continue
+                if key in seen:
+                    chars += span
                     next_position = p + n
                 else:
                     seen.add(key)
