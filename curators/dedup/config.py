@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from curators.settings import StrictModel
 from warehouse.ids import fingerprint, stable_hash
 
-# The version of the token hash (`curators.dedup.minhash.token_hash`): part of `sig_config`, so that signatures
+# The version of the token hash (`curators.dedup.token_hash`): part of `sig_config`, so that signatures
 # made with another one are computed again, never compared with these. 2: the word-based hash (1 was xxh3_64).
 TOKEN_HASH_VERSION = 2
 

@@ -8,7 +8,7 @@ The rules, as the docs state them:
   characters) or kept as one-character tokens.
 - Tokens: runs of word characters. Han, kana and Thai characters are one token each (those scripts
   write no spaces, so a "word" would be a whole sentence).
-- Token hashes: 64 bits (`token_hash`), computed for a batch of documents at once with numpy over their
+- Token hashes: 64 bits (`curators.dedup.token_hash`), computed for a batch of documents at once with numpy over their
   normalised tokens joined by spaces (`_word_hashes`). Signatures record the hash's version in `sig_config`.
 - Shingles: word n-grams (default 5) or character n-grams of the normalised text. A document with
   fewer tokens than n but at least one gets a single shingle of all its tokens (so it can only match
@@ -38,10 +38,10 @@ import xxhash
 
 from curators.dedup.config import MinHashConfig
 from curators.dedup.lsh import s_curve
+from curators.dedup.token_hash import GOLDEN, fmix64, hash_tokens
 
 SLICE_CHARS = 1 << 20
 GROUP_BYTES = 1 << 20  # normalised tokens hashed per numpy pass (their arrays stay small)
-LONG_TOKEN_BYTES = 128  # longer tokens are hashed one call each (see `token_hash`)
 CHUNK_SHINGLES = 1 << 22  # shingles permuted at once (16 MiB per temporary array)
 MAX_HASH32 = np.uint32(0xFFFFFFFF)
 
@@ -98,79 +98,9 @@ _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\u
 _DIGIT = re.compile(r"\d")
 _SPACE = re.compile(r"\s+")
 
-# splitmix64 / MurmurHash3 64-bit finalizer constants.
-_M1 = np.uint64(0xFF51AFD7ED558CCD)
-_M2 = np.uint64(0xC4CEB9FE1A85EC53)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_S33 = np.uint64(33)
+_GOLDEN = GOLDEN
 _S32 = np.uint64(32)
-_GOLDEN_INT = 0x9E3779B97F4A7C15
-_U64 = (1 << 64) - 1
-_MASKS = np.array([(1 << (8 * n)) - 1 for n in range(8)] + [_U64], dtype=np.uint64)  # the first n bytes of a word
-
-
-def _fmix64(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> _S33)
-    h = h * _M1
-    h = h ^ (h >> _S33)
-    h = h * _M2
-    return h ^ (h >> _S33)
-
-
-def _fmix64_int(h: int) -> int:
-    """`_fmix64` of one Python int (0 <= h < 2**64)."""
-    h ^= h >> 33
-    h = (h * 0xFF51AFD7ED558CCD) & _U64
-    h ^= h >> 33
-    h = (h * 0xC4CEB9FE1A85EC53) & _U64
-    return h ^ (h >> 33)
-
-
-def token_hash(token: bytes) -> int:
-    """The 64-bit hash of one normalised token (its UTF-8 bytes), as `_hash_tokens` computes it for many at once.
-
-    Up to LONG_TOKEN_BYTES: the bytes read as little-endian 64-bit words w0, w1, ... (the last one padded with
-    zero bytes); h = w0, then h = fmix64(h + GOLDEN) ^ wk for each next word; the hash is fmix64(h + n * GOLDEN)
-    for a token of n bytes. Longer tokens (rare: a base64 blob, a hex dump): xxh3_64 of the bytes, because the
-    rounds above grow with the length. The definition is hand-written, not a library's hash, so that a whole batch
-    of tokens is hashed with a few numpy passes (tokenising was ~2/3 of signing, most of it one Python object and
-    one dict lookup per token)."""
-    n = len(token)
-    if n > LONG_TOKEN_BYTES:
-        return xxhash.xxh3_64_intdigest(token)
-    padded = token + bytes(-n % 8)
-    words = [int.from_bytes(padded[i : i + 8], "little") for i in range(0, len(padded), 8)]
-    h = words[0]
-    for word in words[1:]:
-        h = _fmix64_int((h + _GOLDEN_INT) & _U64) ^ word
-    return _fmix64_int((h + n * _GOLDEN_INT) & _U64)
-
-
-def _hash_tokens(data: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """`token_hash` of every token of `data` (tokens: the runs of bytes other than b" "), in order, and the offset
-    where each starts."""
-    n = len(data)
-    solid = np.zeros(n + 2, dtype=np.int8)  # 1 inside a token, with a 0 before and after the data
-    np.not_equal(np.frombuffer(data, dtype=np.uint8), 32, out=solid[1:-1].view(np.bool_))
-    edges = np.flatnonzero(np.diff(solid))
-    starts = edges[0::2]
-    lengths = edges[1::2] - starts
-    # words[i]: the 8 bytes from offset i, little-endian (an overlapping view; 8 zero bytes after the data)
-    words = np.ndarray((n,), dtype="<u8", buffer=data + bytes(8), strides=(1,))
-    h = words[starts] & _MASKS[np.minimum(lengths, 8)]
-    long = np.flatnonzero(lengths > LONG_TOKEN_BYTES)
-    todo = np.flatnonzero((lengths > 8) & (lengths <= LONG_TOKEN_BYTES))
-    offset = 8
-    while todo.size:
-        rest = lengths[todo] - offset
-        h[todo] = _fmix64(h[todo] + _GOLDEN) ^ (words[starts[todo] + offset] & _MASKS[np.minimum(rest, 8)])
-        offset += 8
-        todo = todo[rest > 8]
-    h = _fmix64(h + lengths.astype(np.uint64) * _GOLDEN)
-    for i in long.tolist():
-        begin = int(starts[i])
-        h[i] = xxhash.xxh3_64_intdigest(data[begin : begin + int(lengths[i])])
-    return h, starts
+_fmix64 = fmix64
 
 
 @functools.cache
@@ -300,7 +230,7 @@ def _word_hashes(texts: Sequence[str], config: MinHashConfig) -> list[np.ndarray
     size = 0
 
     def hash_group() -> None:
-        hashes, starts = _hash_tokens(b" ".join(data for _, data in group))
+        hashes, starts = hash_tokens(b" ".join(data for _, data in group))
         next_starts = np.cumsum(np.fromiter((len(data) + 1 for _, data in group), np.int64, len(group)))[:-1]
         for (doc, _), chunk in zip(group, np.split(hashes, np.searchsorted(starts, next_starts)), strict=True):
             parts[doc].append(chunk)

@@ -13,18 +13,14 @@ import calendar
 import doctest
 import heapq
 import keyword
-import random
 import statistics
 import sysconfig
 import textwrap
-from collections import Counter
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
 import pytest
 
-from curators.heuristics import prose
 from curators.heuristics.prose import FAMILY_RULES, PROSE_RULES, ProseThresholds, prose_verdicts
 from curators.heuristics.verdicts import Verdict
 from curators.heuristics.words import split_words
@@ -197,55 +193,3 @@ SPACY_TOKENS = [
 @pytest.mark.parametrize(("text_", "tokens"), SPACY_TOKENS)
 def test_words_are_spacy_english_tokens(text_: str, tokens: list[str]) -> None:
     assert split_words(text_) == tokens
-
-
-# --- Gopher repetition's n-gram counts: both ways of computing them give datatrove's values ---------------------
-
-
-def datatrove_ngram_chars(words: list[str]) -> tuple[list[int], list[int]]:
-    """GopherRepetitionFilter's find_top_duplicate (n = 2..4) and find_all_duplicate (n = 5..10), written as
-    datatrove does, with one difference `_ngram_chars_python` states: n-grams compared as word tuples."""
-    top = []
-    for n in (2, 3, 4):
-        grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-        if not grams:
-            top.append(0)
-            continue
-        gram, times = Counter(grams).most_common(1)[0]
-        top.append(len(" ".join(gram)) * times)
-    repeated = []
-    for n in range(5, 11):
-        seen: set[tuple[str, ...]] = set()
-        chars = i = 0
-        while i < len(words) - n + 1:
-            gram = tuple(words[i : i + n])
-            if gram in seen:
-                chars += len("".join(gram))
-                i += n
-            else:
-                seen.add(gram)
-                i += 1
-        repeated.append(chars)
-    return top, repeated
-
-
-@pytest.mark.parametrize("way", [prose._ngram_chars_python, prose._ngram_chars_numpy], ids=["python", "numpy"])
-def test_ngram_chars_are_datatrove_s(way: Callable[[list[str]], tuple[list[int], list[int]]]) -> None:
-    rng = random.Random(4)
-    for _ in range(1500):
-        sizes = rng.choice([1, 2, 3, 5, 20, 500])
-        vocabulary = ["".join(rng.choice("abcé") for _ in range(rng.randint(1, 6))) for _ in range(sizes)]
-        words = [rng.choice(vocabulary) for _ in range(rng.choice([0, 1, 2, 3, 4, 5, 9, 10, 11, 30, 200, 700]))]
-        assert way(words) == datatrove_ngram_chars(words), words
-    for name in ("heapq essay", "essay x4", "textwrap.py", "calendar 2024", "essay as bullets"):
-        words = split_words(text(name))
-        assert len(words) > prose.NUMPY_NGRAM_WORDS
-        assert way(words) == datatrove_ngram_chars(words), name
-
-
-def test_long_documents_take_the_numpy_way(monkeypatch: pytest.MonkeyPatch) -> None:
-    taken = []
-    monkeypatch.setattr(prose, "_ngram_chars_numpy", lambda words: taken.append(len(words)) or ([0] * 3, [0] * 6))
-    prose._ngram_chars(["w"] * (prose.NUMPY_NGRAM_WORDS - 1))
-    prose._ngram_chars(["w"] * prose.NUMPY_NGRAM_WORDS)
-    assert taken == [prose.NUMPY_NGRAM_WORDS]
