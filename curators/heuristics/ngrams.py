@@ -57,18 +57,7 @@ def _ngram_chars_python(words: list[str]) -> tuple[list[int], list[int]]:
         positions = list(compress(range(len(keys)) if n == 2 else positions, keep))
         keys = list(compress(keys, keep))
         if n >= 5:
-            seen: set[int] = set()
-            chars = next_position = 0
-            for p, key in zip(positions, keys, strict=True):
-                if p < next_position:
-                    continue
-                if key in seen:
-                    chars += ends[p + n] - ends[p]
-                    next_position = p + n
-                else:
-                    seen.add(key)
-                    next_position = p + 1
-            repeated.append(chars)
+            repeated.append(_repeated_chars(positions, keys, [ends[p + n] - ends[p] for p in positions], n))
     return top, repeated
 
 
@@ -108,16 +97,23 @@ def _ngram_chars_numpy(words: list[str]) -> tuple[list[int], list[int]]:
         positions, ranks = positions[twice], ranks[twice]
         if n >= 5:
             spans = (ends[positions + n] - ends[positions]).tolist()
-            seen: set[int] = set()
-            chars = next_position = 0
-            for p, key, span in zip(positions.tolist(), ranks.tolist(), spans, strict=True):
-                if p < next_position:
-                    continue
-                if key in seen:
-                    chars += span
-                    next_position = p + n
-                else:
-                    seen.add(key)
-                    next_position = p + 1
-            repeated.append(chars)
+            repeated.append(_repeated_chars(positions.tolist(), ranks.tolist(), spans, n))
     return top, repeated
+
+
+def _repeated_chars(positions: list[int], keys: list[int], spans: list[int], n: int) -> int:
+    """find_all_duplicate's scan, over the positions of the n-grams that occur twice (ascending), their keys and
+    their characters: a key seen before counts its characters and jumps past the n-gram; positions jumped over are
+    not looked at (so not remembered either)."""
+    seen: set[int] = set()
+    chars = next_position = 0
+    for p, key, span in zip(positions, keys, spans, strict=True):
+        if p < next_position:
+            continue
+        if key in seen:
+            chars += span
+            next_position = p + n
+        else:
+            seen.add(key)
+            next_position = p + 1
+    return chars
